@@ -1,0 +1,83 @@
+//! `candor-agent.toml`. Every option has a default; see docs/configuration.md.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Credentials, spool and last applied policy live here.
+    pub state_dir: PathBuf,
+    pub spool: SpoolConfig,
+    pub uplink: UplinkConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpoolConfig {
+    /// Upper bound of payload bytes kept while the server is away; past it the
+    /// oldest events are dropped (and the loss reported).
+    pub max_bytes: u64,
+    /// Events older than this are dropped (and the loss reported).
+    pub max_age_hours: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UplinkConfig {
+    /// Most events in one batch.
+    pub batch_max_events: usize,
+    /// Upload pace in events per second, so a reconnect after a long outage
+    /// drains the spool without flooding the server.
+    pub drain_rate: u64,
+    /// zstd level for batches.
+    pub zstd_level: i32,
+    pub backoff_min_ms: u64,
+    pub backoff_max_ms: u64,
+    pub heartbeat_secs: u64,
+    /// How long a policy long-poll may wait on the server.
+    pub policy_wait_secs: u64,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            state_dir: PathBuf::from("/var/lib/candor-agent"),
+            spool: SpoolConfig::default(),
+            uplink: UplinkConfig::default(),
+        }
+    }
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            max_bytes: 256 << 20,
+            max_age_hours: 14 * 24,
+        }
+    }
+}
+
+impl Default for UplinkConfig {
+    fn default() -> Self {
+        UplinkConfig {
+            batch_max_events: 2000,
+            drain_rate: 20_000,
+            zstd_level: 3,
+            backoff_min_ms: 250,
+            backoff_max_ms: 60_000,
+            heartbeat_secs: 30,
+            policy_wait_secs: 25,
+        }
+    }
+}
+
+impl AgentConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(s) => toml::from_str(&s).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AgentConfig::default()),
+            Err(e) => Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+        }
+    }
+}

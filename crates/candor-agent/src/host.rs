@@ -1,0 +1,87 @@
+//! Facts about this machine for enrollment and heartbeats.
+
+pub fn hostname() -> String {
+    hostname_raw().unwrap_or_else(|| "unknown".into())
+}
+
+fn hostname_raw() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// PRETTY_NAME from os-release, else "Linux".
+pub fn os_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| "Linux".into())
+}
+
+/// Login names with a user session, from utmp.
+pub fn logged_in_users() -> Vec<String> {
+    let mut users = Vec::new();
+    // SAFETY: the utmpx iteration functions are used single-threadedly here
+    // (heartbeats run one at a time) and each record is copied out at once.
+    unsafe {
+        libc::setutxent();
+        loop {
+            let rec = libc::getutxent();
+            if rec.is_null() {
+                break;
+            }
+            if (*rec).ut_type == libc::USER_PROCESS {
+                let raw = &(*rec).ut_user;
+                let bytes: Vec<u8> = raw
+                    .iter()
+                    .take_while(|c| **c != 0)
+                    .map(|c| *c as u8)
+                    .collect();
+                if let Ok(u) = String::from_utf8(bytes) {
+                    if !u.is_empty() && !users.contains(&u) {
+                        users.push(u);
+                    }
+                }
+            }
+        }
+        libc::endutxent();
+    }
+    users.sort();
+    users
+}
+
+pub fn addresses() -> Vec<String> {
+    if_addrs::get_if_addrs()
+        .map(|v| {
+            v.into_iter()
+                .filter(|i| !i.is_loopback())
+                .map(|i| i.ip().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether an X display exists; display collectors idle without one.
+pub fn has_display() -> bool {
+    std::fs::read_dir("/tmp/.X11-unix")
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
+}
+
+/// An error with its causes, for messages a person reads.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

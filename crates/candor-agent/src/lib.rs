@@ -1,0 +1,154 @@
+//! Candor desktop agent.
+//!
+//! Data flows one way: `sources` → [`gate`] (policy × consent) → [`spool`]
+//! (durable, bounded) → [`uplink`] (batches, acks) → server. The effective
+//! policy flows the other way through [`policy_sync`]. Platform facts come
+//! from [`host`].
+
+pub mod config;
+pub mod credentials;
+pub mod enroll;
+pub mod gate;
+pub mod host;
+pub mod net;
+pub mod policy_sync;
+pub mod presence;
+pub mod sources;
+pub mod spool;
+pub mod stop;
+pub mod uplink;
+
+use anyhow::{bail, Context};
+use candor_proto::{now_ms, Category, Payload};
+use config::AgentConfig;
+use spool::{Record, Spool, SpoolLimits};
+use std::sync::Arc;
+use std::time::Duration;
+pub use stop::Stop;
+use tokio::sync::{mpsc, watch, Notify};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Test/bench only: run the synthetic source.
+    pub synthetic: Option<sources::synthetic::SyntheticOptions>,
+}
+
+/// Most records the spool writer commits at once.
+const WRITE_GROUP: usize = 5000;
+
+/// Commit records in groups as they arrive; a failed write is retried, never
+/// dropped (the channel back-pressures the sources meanwhile).
+async fn spool_writer(mut rx: mpsc::Receiver<Record>, spool: Arc<Spool>, appended: Arc<Notify>) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < WRITE_GROUP {
+            match rx.try_recv() {
+                Ok(r) => group.push(r),
+                Err(_) => break,
+            }
+        }
+        let group = Arc::new(group);
+        loop {
+            let (s, g) = (spool.clone(), group.clone());
+            match tokio::task::spawn_blocking(move || s.append(&g)).await {
+                Ok(Ok(_)) => break,
+                Ok(Err(e)) => tracing::error!(error = %e, "writing to the spool failed; retrying"),
+                Err(e) => tracing::error!(error = %e, "spool task failed; retrying"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        appended.notify_one();
+    }
+}
+
+/// Run the agent until SIGINT/SIGTERM or revocation.
+pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
+    let state_dir = config.state_dir.clone();
+    if let Some(reason) = credentials::revoked_reason(&state_dir) {
+        bail!("this agent was revoked by the server ({reason}); enroll it again to resume");
+    }
+    let creds = credentials::Credentials::load(&state_dir)?;
+    let spool = Arc::new(Spool::open(
+        &state_dir.join("spool.db"),
+        SpoolLimits {
+            max_bytes: config.spool.max_bytes,
+            max_age_ms: config.spool.max_age_hours as i64 * 3_600_000,
+        },
+    )?);
+    let client = net::pinned_client(&creds.ca_fingerprint)?;
+    let stop = Stop::new(state_dir.clone());
+    let (policy_tx, policy_rx) = watch::channel(Arc::new(policy_sync::load_saved(&state_dir)));
+    let (rec_tx, rec_rx) = mpsc::channel(10_000);
+    let appended = Arc::new(Notify::new());
+    let recorder = gate::Recorder::new(policy_rx.clone(), rec_tx);
+    tracing::info!(agent_id = creds.agent_id, server = %creds.server_url, "agent starting");
+
+    let writer = tokio::spawn(spool_writer(rec_rx, spool.clone(), appended.clone()));
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(policy_sync::run(
+        client.clone(),
+        creds.clone(),
+        config.uplink.policy_wait_secs,
+        policy_tx,
+        stop.clone(),
+    ));
+    tasks.spawn(presence::run(
+        client.clone(),
+        creds.clone(),
+        Duration::from_secs(config.uplink.heartbeat_secs.max(1)),
+        policy_rx,
+        spool.clone(),
+        stop.clone(),
+    ));
+    tasks.spawn(
+        uplink::Uplink {
+            client,
+            creds,
+            spool: spool.clone(),
+            config: config.uplink.clone(),
+            appended,
+            stop: stop.clone(),
+        }
+        .run(),
+    );
+    let mut sources = tokio::task::JoinSet::new();
+    recorder
+        .record(Record {
+            category: Category::System,
+            ts_ms: now_ms(),
+            duration_ms: None,
+            payload: Payload::AgentStarted {
+                version: env!("CARGO_PKG_VERSION").into(),
+            }
+            .to_json(),
+            checkpoint: None,
+        })
+        .await;
+    if let Some(o) = opts.synthetic {
+        tracing::warn!(rate = o.rate, total = o.total, category = %o.category, "synthetic test source enabled");
+        let (r, s) = (recorder.clone(), spool.clone());
+        sources.spawn(async move {
+            if let Err(e) = sources::synthetic::run(r, s, o).await {
+                tracing::error!(error = %e, "synthetic source failed");
+            }
+        });
+    }
+    drop(recorder);
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("SIGTERM handler")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => stop.trigger(None),
+        _ = term.recv() => stop.trigger(None),
+        _ = stop.wait() => {}
+    }
+    tracing::info!("agent stopping");
+    // Sources stop first; the writer then drains what they handed over.
+    sources.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
+    tasks.shutdown().await;
+    match stop.reason() {
+        Some(reason) => bail!("agent stopped: {reason}"),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,66 @@
+//! Heartbeats: who and what this desktop is, and which policy it applies.
+
+use crate::credentials::Credentials;
+use crate::net::error_text;
+use crate::spool::Spool;
+use crate::{host, Stop};
+use candor_proto::api::Heartbeat;
+use candor_proto::policy::EffectivePolicy;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub async fn run(
+    client: reqwest::Client,
+    creds: Credentials,
+    every: Duration,
+    policy: watch::Receiver<Arc<EffectivePolicy>>,
+    spool: Arc<Spool>,
+    stop: Stop,
+) {
+    let url = format!("{}/api/v1/agent/heartbeat", creds.server_url);
+    let mut notices = Vec::new();
+    if !host::has_display() {
+        let n = "no X display found: display collectors (activity, screen) stay idle".to_string();
+        tracing::warn!("{n}");
+        notices.push(n);
+    }
+    let mut policy = policy;
+    loop {
+        let s = spool.clone();
+        let spool_events =
+            tokio::task::spawn_blocking(move || s.stats().map(|s| s.events).unwrap_or(0))
+                .await
+                .unwrap_or(0);
+        let hb = Heartbeat {
+            hostname: host::hostname(),
+            os: host::os_name(),
+            agent_version: env!("CARGO_PKG_VERSION").into(),
+            users: host::logged_in_users(),
+            addresses: host::addresses(),
+            applied_policy: Some(policy.borrow().etag.clone()),
+            spool_events,
+            notices: notices.clone(),
+        };
+        match client
+            .post(&url)
+            .header(reqwest::header::AUTHORIZATION, creds.bearer())
+            .json(&hb)
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => {
+                let error = error_text(r).await;
+                tracing::debug!(%error, "heartbeat refused");
+            }
+            Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
+        }
+        // Report a new policy at once, so admins see it applied.
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = policy.changed() => {}
+            _ = stop.wait() => return,
+        }
+    }
+}

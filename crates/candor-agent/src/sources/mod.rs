@@ -1,0 +1,4 @@
+//! Collectors. Each emits [`Record`](crate::spool::Record)s through the
+//! [`Recorder`](crate::gate::Recorder) and knows nothing of the network.
+
+pub mod synthetic;

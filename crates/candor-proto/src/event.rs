@@ -1,0 +1,184 @@
+//! The event model: every fact an agent records is an [`Event`].
+//!
+//! An event carries a per-agent, strictly increasing `seq` (assigned by the
+//! agent's spool when the event is durably recorded), a UTC timestamp in
+//! milliseconds, an optional duration (span events, merged ActivityWatch-style
+//! before they reach the spool), a [`Category`] (what consent and policy gate)
+//! and a typed [`Payload`]. The payload travels as JSON so that it can evolve by
+//! adding optional fields without a new batch version; the server stores the
+//! bytes it validated, unchanged.
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of personal data an event is; the unit of policy and consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    Activity,
+    Process,
+    Web,
+    Screen,
+    File,
+    Device,
+    Chat,
+    /// Operational facts about the agent itself (start, spool losses). Not
+    /// personal data, so it is never gated by consent.
+    System,
+}
+
+impl Category {
+    pub const ALL: [Category; 8] = [
+        Category::Activity,
+        Category::Process,
+        Category::Web,
+        Category::Screen,
+        Category::File,
+        Category::Device,
+        Category::Chat,
+        Category::System,
+    ];
+
+    /// Categories that hold personal data and therefore need policy and consent.
+    pub const GATED: [Category; 7] = [
+        Category::Activity,
+        Category::Process,
+        Category::Web,
+        Category::Screen,
+        Category::File,
+        Category::Device,
+        Category::Chat,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Activity => "activity",
+            Category::Process => "process",
+            Category::Web => "web",
+            Category::Screen => "screen",
+            Category::File => "file",
+            Category::Device => "device",
+            Category::Chat => "chat",
+            Category::System => "system",
+        }
+    }
+
+    /// Stable small integer used as the storage key; never reorder.
+    pub fn code(self) -> u8 {
+        match self {
+            Category::Activity => 1,
+            Category::Process => 2,
+            Category::Web => 3,
+            Category::Screen => 4,
+            Category::File => 5,
+            Category::Device => 6,
+            Category::Chat => 7,
+            Category::System => 8,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.code() == code)
+    }
+
+    /// Bit for [`CategorySet`].
+    pub fn bit(self) -> u16 {
+        1 << self.code()
+    }
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Category {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Category::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown category {s:?} (expected one of activity, process, web, screen, file, device, chat, system)")
+            })
+    }
+}
+
+/// A set of categories as a bit mask; cheap to copy into hot paths.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategorySet(pub u16);
+
+impl CategorySet {
+    pub fn contains(self, c: Category) -> bool {
+        self.0 & c.bit() != 0
+    }
+    pub fn insert(&mut self, c: Category) {
+        self.0 |= c.bit();
+    }
+    pub fn iter(self) -> impl Iterator<Item = Category> {
+        Category::ALL.into_iter().filter(move |c| self.contains(*c))
+    }
+}
+
+impl FromIterator<Category> for CategorySet {
+    fn from_iter<I: IntoIterator<Item = Category>>(iter: I) -> Self {
+        let mut s = CategorySet::default();
+        for c in iter {
+            s.insert(c);
+        }
+        s
+    }
+}
+
+/// One recorded fact, as it sits in the spool and travels in a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub ts_ms: i64,
+    pub duration_ms: Option<u64>,
+    pub category: Category,
+    /// JSON encoding of a [`Payload`].
+    pub payload: Vec<u8>,
+}
+
+/// The typed content of an event. New variants may be added at the end; an
+/// older agent never sends them, so it keeps working against a newer server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Payload {
+    /// Produced by the agent's synthetic test/bench source only.
+    Synthetic {
+        /// 1-based index within the synthetic run; lets tests prove that every
+        /// generated event arrived exactly once.
+        n: u64,
+        #[serde(default)]
+        note: Option<String>,
+    },
+    /// The spool dropped its oldest events to stay within its bounds.
+    SpoolDropped {
+        count: u64,
+        first_seq: u64,
+        last_seq: u64,
+        first_ts_ms: i64,
+        last_ts_ms: i64,
+        reason: String,
+    },
+    /// The agent process started.
+    AgentStarted { version: String },
+}
+
+impl Payload {
+    /// The category this payload must be filed under. `None` means the payload
+    /// may appear under any category (synthetic test data).
+    pub fn required_category(&self) -> Option<Category> {
+        match self {
+            Payload::Synthetic { .. } => None,
+            Payload::SpoolDropped { .. } | Payload::AgentStarted { .. } => Some(Category::System),
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising a plain enum of owned data cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}

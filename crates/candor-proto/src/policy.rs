@@ -1,0 +1,147 @@
+//! Policy documents and the effective policy an agent applies.
+//!
+//! A [`PolicyDoc`] is what admins write and assign at global, department or
+//! agent scope (the most specific assignment wins, whole document). The server
+//! combines it with the consent recorded for the employee using the desktop
+//! into an [`EffectivePolicy`]: a category is collected only when the policy
+//! enables it AND consent is on record. Gating lives in the model, not in each
+//! collector.
+
+use crate::event::{Category, CategorySet};
+use serde::{Deserialize, Serialize};
+
+/// Which categories a policy switches on. Everything defaults to off: collect less.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Collect {
+    pub activity: bool,
+    pub process: bool,
+    pub web: bool,
+    pub screen: bool,
+    pub file: bool,
+    pub device: bool,
+    pub chat: bool,
+}
+
+impl Collect {
+    pub fn enabled(&self) -> CategorySet {
+        let mut s = CategorySet::default();
+        for (c, on) in [
+            (Category::Activity, self.activity),
+            (Category::Process, self.process),
+            (Category::Web, self.web),
+            (Category::Screen, self.screen),
+            (Category::File, self.file),
+            (Category::Device, self.device),
+            (Category::Chat, self.chat),
+        ] {
+            if on {
+                s.insert(c);
+            }
+        }
+        s
+    }
+}
+
+/// The document admins edit. Later capabilities add their own sections here,
+/// each with defaults, so an older stored document stays valid.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyDoc {
+    pub collect: Collect,
+}
+
+/// What the server hands an agent; the agent applies it atomically.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EffectivePolicy {
+    /// Changes whenever anything below changes; the agent reports it back as
+    /// its applied version and long-polls with it.
+    pub etag: String,
+    /// Name and revision of the policy that applied (`None`: no policy assigned).
+    pub policy: Option<PolicyRef>,
+    pub doc: PolicyDoc,
+    /// Employees whose consent counted (the desktop's assigned employee, or the
+    /// employees logged in to it).
+    pub employees: Vec<u64>,
+    /// Categories with consent on record for all of those employees.
+    pub consented: CategorySet,
+    /// enabled ∩ consented, plus `system`: what the agent may collect.
+    pub allowed: CategorySet,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRef {
+    pub id: u64,
+    pub name: String,
+    pub revision: u64,
+    pub scope: String,
+}
+
+impl EffectivePolicy {
+    /// Build the effective policy and its etag from its inputs.
+    pub fn compose(
+        policy: Option<PolicyRef>,
+        doc: PolicyDoc,
+        employees: Vec<u64>,
+        consented: CategorySet,
+    ) -> Self {
+        let mut allowed = CategorySet(doc.collect.enabled().0 & consented.0);
+        allowed.insert(Category::System);
+        let mut p = EffectivePolicy {
+            etag: String::new(),
+            policy,
+            doc,
+            employees,
+            consented,
+            allowed,
+        };
+        let json = serde_json::to_vec(&p).unwrap_or_default();
+        p.etag = crate::token::short_hash(&json);
+        p
+    }
+
+    /// Before the first policy arrives an agent collects only system events.
+    pub fn nothing() -> Self {
+        Self::compose(
+            None,
+            PolicyDoc::default(),
+            Vec::new(),
+            CategorySet::default(),
+        )
+    }
+
+    pub fn allows(&self, c: Category) -> bool {
+        self.allowed.contains(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_needs_policy_and_consent() {
+        let doc = PolicyDoc {
+            collect: Collect {
+                activity: true,
+                web: true,
+                ..Default::default()
+            },
+        };
+        let consent: CategorySet = [Category::Activity, Category::Screen].into_iter().collect();
+        let p = EffectivePolicy::compose(None, doc.clone(), vec![1], consent);
+        assert!(p.allows(Category::Activity));
+        assert!(!p.allows(Category::Web), "enabled but no consent");
+        assert!(!p.allows(Category::Screen), "consent but not enabled");
+        assert!(p.allows(Category::System));
+        let q = EffectivePolicy::compose(None, doc, vec![1], CategorySet::default());
+        assert_ne!(p.etag, q.etag);
+        assert!(!q.allows(Category::Activity));
+    }
+
+    #[test]
+    fn unknown_policy_fields_are_rejected() {
+        assert!(serde_json::from_str::<PolicyDoc>(r#"{"collect":{"activty":true}}"#).is_err());
+        assert!(serde_json::from_str::<PolicyDoc>(r#"{}"#).is_ok());
+    }
+}

@@ -1,0 +1,227 @@
+//! Agent-facing routes: enrollment, ingest, heartbeat, policy long-poll.
+//! Agents authenticate as `Authorization: Bearer <agent_id>.<secret>`.
+
+use super::{ApiError, AppState, JsonBody, State};
+use crate::store::IngestItem;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use candor_proto::api::{EnrollRequest, EnrollResponse, Heartbeat, IngestAck};
+use candor_proto::event::CategorySet;
+use candor_proto::policy::EffectivePolicy;
+use candor_proto::token::sha256_hex;
+use candor_proto::{batch, now_ms};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An authenticated, non-revoked agent.
+pub struct AgentAuth(pub u64);
+
+impl FromRequestParts<Arc<AppState>> for AgentAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::unauthorized("agent credentials missing"))?;
+        let (id, secret) = value
+            .split_once('.')
+            .and_then(|(id, s)| Some((id.parse::<u64>().ok()?, s)))
+            .ok_or_else(|| ApiError::unauthorized("agent credentials malformed"))?;
+        let cached = state.creds.lock().ok().and_then(|c| c.get(&id).cloned());
+        let cred = match cached {
+            Some(c) => c,
+            None => {
+                let c = state
+                    .db(move |s| s.agent_credential(id))
+                    .await?
+                    .ok_or_else(|| ApiError::unauthorized("unknown agent"))?;
+                if let Ok(mut m) = state.creds.lock() {
+                    m.insert(id, c.clone());
+                }
+                c
+            }
+        };
+        if sha256_hex(secret.as_bytes()) != cred.secret_hash {
+            return Err(ApiError::unauthorized("agent credentials rejected"));
+        }
+        if let Some(reason) = cred.revoked_reason {
+            return Err(ApiError::forbidden(format!("agent revoked: {reason}")));
+        }
+        Ok(AgentAuth(id))
+    }
+}
+
+pub async fn ca_pem(state: State) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        state.ca_pem.clone(),
+    )
+}
+
+pub async fn enroll(
+    state: State,
+    JsonBody(req): JsonBody<EnrollRequest>,
+) -> Result<Json<EnrollResponse>, ApiError> {
+    let resp = state
+        .db(move |s| crate::enrollment::enroll(s, &req))
+        .await
+        .map_err(|e| {
+            // Say plainly why a token is refused.
+            let status = match e.status {
+                StatusCode::NOT_FOUND => StatusCode::UNAUTHORIZED,
+                StatusCode::CONFLICT => StatusCode::FORBIDDEN,
+                s => s,
+            };
+            ApiError::new(
+                status,
+                e.message
+                    .trim_start_matches("not found: ")
+                    .trim_start_matches("conflict: "),
+            )
+        })?;
+    tracing::info!(agent_id = resp.agent_id, "agent enrolled");
+    Ok(Json(resp))
+}
+
+/// Categories this agent may send now; cached until the policy epoch moves.
+async fn allowed(state: &Arc<AppState>, agent_id: u64) -> Result<CategorySet, ApiError> {
+    let epoch = *state.epoch.borrow();
+    if let Some((e, set)) = state
+        .allowed
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&agent_id).copied())
+    {
+        if e == epoch {
+            return Ok(set);
+        }
+    }
+    let eff = state
+        .db(move |s| crate::policy::effective_for(s, agent_id))
+        .await?;
+    if let Ok(mut m) = state.allowed.lock() {
+        m.insert(agent_id, (epoch, eff.allowed));
+    }
+    Ok(eff.allowed)
+}
+
+pub async fn ingest(
+    state: State,
+    AgentAuth(agent_id): AgentAuth,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<IngestAck>, ApiError> {
+    let body =
+        body.map_err(|e| ApiError::new(e.status(), format!("batch body: {}", e.body_text())))?;
+    let limits = state.config.ingest.limits();
+    let decoded = batch::decode(&body, &limits).map_err(|e| {
+        let status = match e {
+            batch::BatchError::TooLarge(..) | batch::BatchError::DecompressedTooLarge(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.to_string())
+    })?;
+    if decoded.agent_id != agent_id {
+        return Err(ApiError::forbidden(format!(
+            "batch claims agent {} but the credentials are agent {agent_id}'s",
+            decoded.agent_id
+        )));
+    }
+    let allowed = allowed(&state, agent_id).await?;
+    let (events, refused): (Vec<_>, Vec<_>) = decoded
+        .events
+        .into_iter()
+        .partition(|e| allowed.contains(e.category));
+    if !refused.is_empty() {
+        tracing::warn!(
+            agent_id,
+            refused = refused.len(),
+            "refused events of categories not allowed for this agent"
+        );
+    }
+    let item = IngestItem {
+        agent_id,
+        floor: decoded.floor,
+        events,
+        refused: refused.iter().map(|e| e.seq).collect(),
+    };
+    let o = state
+        .writer
+        .submit(item)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(IngestAck {
+        acked: o.acked,
+        stored: o.stored,
+        duplicates: o.duplicates,
+        refused: o.refused,
+    }))
+}
+
+pub async fn heartbeat(
+    state: State,
+    AgentAuth(agent_id): AgentAuth,
+    JsonBody(hb): JsonBody<Heartbeat>,
+) -> Result<StatusCode, ApiError> {
+    let offline_after = state.config.presence.offline_after_secs as i64 * 1000;
+    let mut hb = hb;
+    // Bound what an agent can make us store.
+    hb.users.truncate(64);
+    hb.addresses.truncate(64);
+    hb.notices.truncate(32);
+    let users_changed = state
+        .db(move |s| s.heartbeat(agent_id, &hb, now_ms(), offline_after))
+        .await?;
+    if users_changed {
+        state.bump_epoch();
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct PolicyPoll {
+    /// The etag the agent has; the call waits until the policy differs.
+    etag: Option<String>,
+    /// Seconds to wait at most (capped by the server).
+    wait: Option<u64>,
+}
+
+pub async fn policy(
+    state: State,
+    AgentAuth(agent_id): AgentAuth,
+    Query(q): Query<PolicyPoll>,
+) -> Result<Response, ApiError> {
+    let wait = Duration::from_secs(
+        q.wait
+            .unwrap_or(0)
+            .min(state.config.presence.policy_poll_secs),
+    );
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut epochs = state.epoch.subscribe();
+    loop {
+        epochs.mark_unchanged();
+        let eff: EffectivePolicy = state
+            .db(move |s| crate::policy::effective_for(s, agent_id))
+            .await?;
+        if q.etag.as_deref() != Some(eff.etag.as_str()) {
+            return Ok(Json(eff).into_response());
+        }
+        match tokio::time::timeout_at(deadline, epochs.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => return Ok(StatusCode::NOT_MODIFIED.into_response()),
+        }
+    }
+}

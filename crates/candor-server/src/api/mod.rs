@@ -1,0 +1,189 @@
+//! HTTP API: routes, shared state and error mapping. Agent routes live in
+//! [`agent`], admin authentication in [`auth`], admin resources in [`admin`].
+
+pub mod admin;
+pub mod agent;
+pub mod auth;
+
+use crate::config::ServerConfig;
+use crate::ingest::IngestWriter;
+use crate::store::{AgentCredential, Store, StoreError};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use candor_proto::event::CategorySet;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: ServerConfig,
+    pub public_url: String,
+    pub ca_fingerprint: String,
+    pub ca_pem: String,
+    pub writer: IngestWriter,
+    /// Bumped whenever anything that feeds an effective policy changes;
+    /// long-polling agents and the ingest category check watch it.
+    pub epoch: watch::Sender<u64>,
+    pub(crate) creds: Mutex<HashMap<u64, AgentCredential>>,
+    pub(crate) allowed: Mutex<HashMap<u64, (u64, CategorySet)>>,
+}
+
+pub type State = axum::extract::State<Arc<AppState>>;
+
+impl AppState {
+    pub fn bump_epoch(&self) {
+        self.epoch.send_modify(|e| *e += 1);
+    }
+
+    /// Run a store call on the blocking pool.
+    pub async fn db<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&dyn Store) -> crate::store::Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+            .map_err(ApiError::from)
+    }
+}
+
+/// Every error leaves as `{"error": "..."}` with a fitting status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, m)
+    }
+    pub fn unauthorized(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, m)
+    }
+    pub fn forbidden(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, m)
+    }
+    pub fn internal(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, m)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let status = match &e {
+            StoreError::NotFound(_) => StatusCode::NOT_FOUND,
+            StoreError::Conflict(_) => StatusCode::CONFLICT,
+            StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+            StoreError::Backend(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "store error");
+        }
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(candor_proto::api::ApiError {
+                error: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// JSON bodies with errors in our shape rather than axum's plain text.
+pub struct JsonBody<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(e) => Err(ApiError::new(e.status(), e.body_text())),
+        }
+    }
+}
+
+const OPENAPI: &str = include_str!("openapi.json");
+const CONSOLE: &str = include_str!("../console/index.html");
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.config.ingest.max_batch_bytes;
+    Router::new()
+        .route("/", get(|| async { Html(CONSOLE) }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/api/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .route("/api/v1/ca.pem", get(agent::ca_pem))
+        // Agents.
+        .route("/api/v1/enroll", post(agent::enroll))
+        .route("/api/v1/ingest", post(agent::ingest))
+        .route("/api/v1/agent/heartbeat", post(agent::heartbeat))
+        .route("/api/v1/agent/policy", get(agent::policy))
+        // Admins.
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/auth/me", get(auth::me))
+        .route("/api/v1/agents", get(admin::list_agents))
+        .route("/api/v1/agents/{id}", get(admin::get_agent))
+        .route("/api/v1/agents/{id}/revoke", post(admin::revoke_agent))
+        .route("/api/v1/agents/{id}/assignment", put(admin::assign_agent))
+        .route(
+            "/api/v1/agents/{id}/effective-policy",
+            get(admin::effective_policy),
+        )
+        .route(
+            "/api/v1/tokens",
+            get(admin::list_tokens).post(admin::create_token),
+        )
+        .route("/api/v1/events", get(admin::query_events))
+        .route(
+            "/api/v1/policies",
+            get(admin::list_policies).post(admin::create_policy),
+        )
+        .route(
+            "/api/v1/policies/{id}",
+            get(admin::get_policy)
+                .put(admin::update_policy)
+                .delete(admin::delete_policy),
+        )
+        .route(
+            "/api/v1/assignments",
+            get(admin::list_assignments)
+                .put(admin::assign_policy)
+                .delete(admin::unassign_policy),
+        )
+        .route(
+            "/api/v1/consents",
+            get(admin::list_consents).post(admin::record_consent),
+        )
+        .route(
+            "/api/v1/departments",
+            get(admin::list_departments).post(admin::create_department),
+        )
+        .route(
+            "/api/v1/employees",
+            get(admin::list_employees).post(admin::create_employee),
+        )
+        .route("/api/v1/access-log", get(admin::access_log))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}

@@ -1,0 +1,128 @@
+//! `candor.toml` for the server. Every option has a default; a missing file
+//! means all defaults. See docs/configuration.md.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Where the database, blobs and TLS material live.
+    pub data_dir: PathBuf,
+    /// Address the HTTPS listener binds.
+    pub listen: String,
+    /// URL agents use to reach this server; goes into enrollment tokens and
+    /// the certificate's names. Default: `https://<hostname>:<listen port>`.
+    pub public_url: Option<String>,
+    /// Extra DNS names or IPs for the server certificate.
+    pub tls_extra_names: Vec<String>,
+    pub ingest: IngestConfig,
+    pub presence: PresenceConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest compressed batch accepted (bytes).
+    pub max_batch_bytes: usize,
+    /// Largest decompressed batch (bytes).
+    pub max_decompressed_bytes: usize,
+    pub max_events_per_batch: usize,
+    /// Largest single event payload (bytes).
+    pub max_payload_bytes: usize,
+    /// Most events committed in one transaction by the writer.
+    pub max_group_events: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PresenceConfig {
+    /// An agent silent for this long is marked offline.
+    pub offline_after_secs: u64,
+    /// Longest time an agent's policy long-poll is held open.
+    pub policy_poll_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Admin session lifetime.
+    pub session_hours: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            data_dir: PathBuf::from("candor-data"),
+            listen: "0.0.0.0:8443".into(),
+            public_url: None,
+            tls_extra_names: Vec::new(),
+            ingest: IngestConfig::default(),
+            presence: PresenceConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        let l = candor_proto::batch::Limits::default();
+        IngestConfig {
+            max_batch_bytes: l.max_compressed,
+            max_decompressed_bytes: l.max_decompressed,
+            max_events_per_batch: l.max_events,
+            max_payload_bytes: l.max_payload,
+            max_group_events: 200_000,
+        }
+    }
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        PresenceConfig {
+            offline_after_secs: 90,
+            policy_poll_secs: 25,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { session_hours: 12 }
+    }
+}
+
+impl IngestConfig {
+    pub fn limits(&self) -> candor_proto::batch::Limits {
+        candor_proto::batch::Limits {
+            max_compressed: self.max_batch_bytes,
+            max_decompressed: self.max_decompressed_bytes,
+            max_events: self.max_events_per_batch,
+            max_payload: self.max_payload_bytes,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Load from a TOML file; a missing file gives the defaults.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(s) => toml::from_str(&s).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ServerConfig::default()),
+            Err(e) => Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+        }
+    }
+
+    pub fn public_url(&self) -> String {
+        if let Some(u) = &self.public_url {
+            return u.trim_end_matches('/').to_string();
+        }
+        let port = self.listen.rsplit(':').next().unwrap_or("8443");
+        let host = hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "127.0.0.1".into());
+        format!("https://{host}:{port}")
+    }
+}

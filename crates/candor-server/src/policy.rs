@@ -1,0 +1,113 @@
+//! Policy resolution: the most specific assigned policy (agent, then the
+//! department and its ancestors, then global) combined with the consent on
+//! record into the [`EffectivePolicy`] an agent applies.
+
+use crate::store::{PolicyInputs, Result, Store};
+use candor_proto::event::CategorySet;
+use candor_proto::policy::{EffectivePolicy, PolicyDoc, PolicyRef};
+use candor_proto::Category;
+
+/// Pure: inputs to effective policy. A category counts as consented only when
+/// every employee using the desktop has granted it (latest record wins).
+pub fn resolve(inputs: PolicyInputs) -> EffectivePolicy {
+    let (pref, doc) = match inputs.candidates.into_iter().next() {
+        Some((scope, p)) => (
+            Some(PolicyRef {
+                id: p.id,
+                name: p.name,
+                revision: p.revision,
+                scope: scope.as_str().into(),
+            }),
+            p.doc,
+        ),
+        None => (None, PolicyDoc::default()),
+    };
+    let mut consented = CategorySet::default();
+    if !inputs.employees.is_empty() {
+        for c in Category::GATED {
+            let all = inputs.employees.iter().all(|e| {
+                inputs
+                    .consents
+                    .iter()
+                    .any(|r| r.employee_id == *e && r.category == c && r.granted)
+            });
+            if all {
+                consented.insert(c);
+            }
+        }
+    }
+    EffectivePolicy::compose(pref, doc, inputs.employees, consented)
+}
+
+pub fn effective_for(store: &dyn Store, agent_id: u64) -> Result<EffectivePolicy> {
+    Ok(resolve(store.policy_inputs(agent_id)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ConsentRecord, Policy, Scope};
+    use candor_proto::policy::Collect;
+
+    fn policy(id: u64, activity: bool) -> Policy {
+        Policy {
+            id,
+            name: format!("p{id}"),
+            revision: 1,
+            updated_ms: 0,
+            doc: PolicyDoc {
+                collect: Collect {
+                    activity,
+                    web: true,
+                    ..Default::default()
+                },
+            },
+        }
+    }
+
+    fn consent(employee_id: u64, category: Category, granted: bool) -> ConsentRecord {
+        ConsentRecord {
+            id: 0,
+            employee_id,
+            category,
+            granted,
+            method: "api".into(),
+            note: None,
+            recorded_by: "t".into(),
+            recorded_ms: 0,
+        }
+    }
+
+    #[test]
+    fn most_specific_wins_and_consent_gates() {
+        let inputs = PolicyInputs {
+            candidates: vec![
+                (Scope::Agent, policy(2, false)),
+                (Scope::Global, policy(1, true)),
+            ],
+            employees: vec![10, 11],
+            consents: vec![
+                consent(10, Category::Web, true),
+                consent(11, Category::Web, true),
+                consent(10, Category::Activity, true),
+            ],
+        };
+        let e = resolve(inputs);
+        assert_eq!(e.policy.as_ref().unwrap().id, 2);
+        assert!(e.allows(Category::Web));
+        assert!(!e.allows(Category::Activity));
+        assert!(
+            !e.consented.contains(Category::Activity),
+            "employee 11 did not consent"
+        );
+    }
+
+    #[test]
+    fn nobody_known_means_nothing_but_system() {
+        let e = resolve(PolicyInputs {
+            candidates: vec![(Scope::Global, policy(1, true))],
+            ..Default::default()
+        });
+        assert_eq!(e.allowed.iter().collect::<Vec<_>>(), vec![Category::System]);
+    }
+}

@@ -1,0 +1,302 @@
+//! Storage behind traits: [`Store`] for records, [`blob::BlobStore`] for large
+//! objects. The embedded default is SQLite ([`sqlite::SqliteStore`]) and a
+//! content-addressed folder ([`blob::FolderBlobStore`]); scale-out backends
+//! (PostgreSQL, S3) implement the same traits.
+//!
+//! Methods are synchronous; async callers run them on the blocking pool. The
+//! ingest path has one writer (see `crate::ingest`), which calls
+//! [`Store::ingest`] with grouped batches so that one commit covers many.
+
+pub mod blob;
+pub mod sqlite;
+
+use candor_proto::policy::PolicyDoc;
+use candor_proto::{Category, Event};
+use serde::Serialize;
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("storage error: {0}")]
+    Backend(String),
+}
+
+/// One agent's batch on its way to the store, already validated and filtered.
+#[derive(Debug)]
+pub struct IngestItem {
+    pub agent_id: u64,
+    pub floor: u64,
+    /// Allowed events, seq-ascending.
+    pub events: Vec<Event>,
+    /// Seqs refused by policy × consent (counted, not stored, but acknowledged).
+    pub refused: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct IngestOutcome {
+    pub acked: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub refused: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Admin {
+    pub id: u64,
+    pub username: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Department {
+    pub id: u64,
+    pub name: String,
+    pub parent_id: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Employee {
+    pub id: u64,
+    pub name: String,
+    pub username: Option<String>,
+    pub department_id: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    pub id: u64,
+    pub department_id: Option<u64>,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub used_ms: Option<i64>,
+    pub used_by_agent: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Agent {
+    pub id: u64,
+    pub hostname: String,
+    pub os: String,
+    pub agent_version: String,
+    pub department_id: Option<u64>,
+    pub employee_id: Option<u64>,
+    pub enrolled_ms: i64,
+    pub revoked_ms: Option<i64>,
+    pub revoked_reason: Option<String>,
+    pub last_seen_ms: Option<i64>,
+    pub online: bool,
+    pub users: Vec<String>,
+    pub addresses: Vec<String>,
+    pub applied_policy: Option<String>,
+    pub spool_events: u64,
+    pub notices: Vec<String>,
+    pub acked_seq: u64,
+    pub refused_events: u64,
+}
+
+/// What authenticates an agent, cached by the API layer.
+#[derive(Debug, Clone)]
+pub struct AgentCredential {
+    pub secret_hash: String,
+    pub revoked_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OfflineGap {
+    pub agent_id: u64,
+    pub offline_from_ms: i64,
+    pub offline_to_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub agent_id: u64,
+    pub seq: u64,
+    pub ts_ms: i64,
+    pub duration_ms: Option<u64>,
+    pub category: Category,
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub agent_id: Option<u64>,
+    pub category: Option<Category>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// Resume after this (ts, agent, seq).
+    pub after: Option<(i64, u64, u64)>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Policy {
+    pub id: u64,
+    pub name: String,
+    pub revision: u64,
+    pub updated_ms: i64,
+    pub doc: PolicyDoc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Global,
+    Department,
+    Agent,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Global => "global",
+            Scope::Department => "department",
+            Scope::Agent => "agent",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Assignment {
+    pub scope: Scope,
+    /// Department or agent id; 0 for global.
+    pub target: u64,
+    pub policy_id: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsentRecord {
+    pub id: u64,
+    pub employee_id: u64,
+    pub category: Category,
+    pub granted: bool,
+    pub method: String,
+    pub note: Option<String>,
+    pub recorded_by: String,
+    pub recorded_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewConsent {
+    pub employee_id: u64,
+    pub category: Category,
+    pub granted: bool,
+    pub method: String,
+    pub note: Option<String>,
+    pub recorded_by: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessEntry {
+    pub id: u64,
+    pub ts_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Everything the policy resolver needs to know about one agent.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyInputs {
+    /// Most specific first: agent, departments from nearest to root, global.
+    pub candidates: Vec<(Scope, Policy)>,
+    pub employees: Vec<u64>,
+    /// Latest consent per (employee, category).
+    pub consents: Vec<ConsentRecord>,
+}
+
+pub trait Store: Send + Sync + 'static {
+    // Ingest (called by the single ingest writer).
+    fn ingest(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>>;
+
+    // Admins and sessions.
+    fn admin_count(&self) -> Result<u64>;
+    fn create_admin(&self, username: &str, password_hash: &str, role: &str) -> Result<u64>;
+    fn set_admin_password(&self, username: &str, password_hash: &str) -> Result<()>;
+    fn admin_password_hash(&self, username: &str) -> Result<Option<(Admin, String)>>;
+    fn create_session(&self, admin_id: u64, token_hash: &str, expires_ms: i64) -> Result<()>;
+    fn session_admin(&self, token_hash: &str, now_ms: i64) -> Result<Option<Admin>>;
+    fn delete_session(&self, token_hash: &str) -> Result<()>;
+
+    // Org.
+    fn departments(&self) -> Result<Vec<Department>>;
+    fn create_department(&self, name: &str, parent_id: Option<u64>) -> Result<u64>;
+    fn department_by_name(&self, name: &str) -> Result<Option<Department>>;
+    fn employees(&self) -> Result<Vec<Employee>>;
+    fn create_employee(
+        &self,
+        name: &str,
+        username: Option<&str>,
+        department_id: Option<u64>,
+    ) -> Result<u64>;
+
+    // Enrollment and agents.
+    fn create_token(
+        &self,
+        secret_hash: &str,
+        department_id: Option<u64>,
+        expires_ms: i64,
+    ) -> Result<u64>;
+    fn tokens(&self) -> Result<Vec<TokenInfo>>;
+    /// Consume a token and create the agent atomically. Errors say why a token
+    /// is refused (unknown, used, expired).
+    fn enroll(
+        &self,
+        token_hash: &str,
+        agent_secret_hash: &str,
+        hostname: &str,
+        os: &str,
+        version: &str,
+        now_ms: i64,
+    ) -> Result<u64>;
+    fn agent_credential(&self, agent_id: u64) -> Result<Option<AgentCredential>>;
+    fn agents(&self) -> Result<Vec<Agent>>;
+    fn agent(&self, agent_id: u64) -> Result<Option<Agent>>;
+    fn revoke_agent(&self, agent_id: u64, reason: &str, now_ms: i64) -> Result<()>;
+    fn assign_agent(
+        &self,
+        agent_id: u64,
+        employee_id: Option<u64>,
+        department_id: Option<u64>,
+    ) -> Result<()>;
+    /// Record a heartbeat; returns true if the agent's logged-in users changed.
+    fn heartbeat(
+        &self,
+        agent_id: u64,
+        hb: &candor_proto::api::Heartbeat,
+        now_ms: i64,
+        offline_after_ms: i64,
+    ) -> Result<bool>;
+    /// Mark agents silent for longer than `offline_after_ms` offline; returns how many.
+    fn mark_offline(&self, now_ms: i64, offline_after_ms: i64) -> Result<u64>;
+    fn offline_gaps(&self, agent_id: u64) -> Result<Vec<OfflineGap>>;
+
+    // Events.
+    fn events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>>;
+
+    // Policies and consent.
+    fn policies(&self) -> Result<Vec<Policy>>;
+    fn policy(&self, id: u64) -> Result<Option<Policy>>;
+    fn create_policy(&self, name: &str, doc: &PolicyDoc) -> Result<u64>;
+    fn update_policy(&self, id: u64, name: Option<&str>, doc: &PolicyDoc) -> Result<u64>;
+    fn delete_policy(&self, id: u64) -> Result<()>;
+    fn assignments(&self) -> Result<Vec<Assignment>>;
+    fn assign_policy(&self, scope: Scope, target: u64, policy_id: u64) -> Result<()>;
+    fn unassign_policy(&self, scope: Scope, target: u64) -> Result<()>;
+    fn policy_inputs(&self, agent_id: u64) -> Result<PolicyInputs>;
+    fn record_consent(&self, c: &NewConsent) -> Result<u64>;
+    fn consents(&self, employee_id: Option<u64>) -> Result<Vec<ConsentRecord>>;
+
+    // Access log (append-only, hash-chained).
+    fn append_access(&self, actor: &str, action: &str, target: &str, now_ms: i64) -> Result<()>;
+    fn access_log(&self, limit: u32, before_id: Option<u64>) -> Result<Vec<AccessEntry>>;
+}

@@ -1,0 +1,60 @@
+//! The ingest transaction: insert-or-ignore on (agent, seq), then advance each
+//! agent's contiguous acknowledgement, all in one commit per group of batches.
+
+use super::SqliteStore;
+use crate::ingest::ack::advance;
+use crate::store::{IngestItem, IngestOutcome, Result};
+use rusqlite::{params, OptionalExtension};
+
+pub(super) fn run(store: &SqliteStore, items: &[IngestItem]) -> Result<Vec<IngestOutcome>> {
+    store.write(|conn| {
+        let tx = conn.transaction()?;
+        let mut outcomes = Vec::with_capacity(items.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO events (agent_id, seq, ts_ms, duration_ms, category, payload)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut high_of = tx.prepare_cached("SELECT acked_seq FROM agents WHERE id = ?1")?;
+            let mut exists = tx.prepare_cached("SELECT 1 FROM events WHERE agent_id = ?1 AND seq = ?2")?;
+            let mut update = tx.prepare_cached(
+                "UPDATE agents SET acked_seq = ?2, refused_events = refused_events + ?3 WHERE id = ?1",
+            )?;
+            for item in items {
+                let agent = item.agent_id as i64;
+                let mut stored = 0u64;
+                for e in &item.events {
+                    stored += insert.execute(params![
+                        agent,
+                        e.seq as i64,
+                        e.ts_ms,
+                        e.duration_ms.map(|d| d as i64),
+                        e.category.code(),
+                        e.payload
+                    ])? as u64;
+                }
+                let high: i64 = high_of.query_row([agent], |r| r.get(0))?;
+                let mut processed: Vec<u64> = item.events.iter().map(|e| e.seq).chain(item.refused.iter().copied()).collect();
+                processed.sort_unstable();
+                let mut high = advance(high as u64, item.floor, &processed);
+                // Events stored earlier beyond a gap count once the gap fills.
+                while exists
+                    .query_row(params![agent, (high + 1) as i64], |_| Ok(()))
+                    .optional()?
+                    .is_some()
+                {
+                    high += 1;
+                }
+                update.execute(params![agent, high as i64, item.refused.len() as i64])?;
+                outcomes.push(IngestOutcome {
+                    acked: high,
+                    stored,
+                    duplicates: item.events.len() as u64 - stored,
+                    refused: item.refused.len() as u64,
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(outcomes)
+    })
+}
