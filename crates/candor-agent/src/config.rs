@@ -51,10 +51,7 @@ impl Default for AgentConfig {
 
 impl Default for SpoolConfig {
     fn default() -> Self {
-        SpoolConfig {
-            max_bytes: 256 << 20,
-            max_age_hours: 14 * 24,
-        }
+        SpoolConfig { max_bytes: 256 << 20, max_age_hours: 14 * 24 }
     }
 }
 

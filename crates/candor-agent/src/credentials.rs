@@ -20,14 +20,9 @@ impl Credentials {
 
     pub fn load(state_dir: &Path) -> anyhow::Result<Credentials> {
         let path = state_dir.join("credentials.json");
-        let data = std::fs::read(&path).with_context(|| {
-            format!(
-                "reading {} (enroll first: candor agent enroll TOKEN)",
-                path.display()
-            )
-        })?;
-        serde_json::from_slice(&data)
-            .with_context(|| format!("{} is damaged; enroll again", path.display()))
+        let data = std::fs::read(&path)
+            .with_context(|| format!("reading {} (enroll first: candor agent enroll TOKEN)", path.display()))?;
+        serde_json::from_slice(&data).with_context(|| format!("{} is damaged; enroll again", path.display()))
     }
 
     pub fn save(&self, state_dir: &Path) -> anyhow::Result<()> {

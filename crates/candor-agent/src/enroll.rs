@@ -10,8 +10,7 @@ use std::path::Path;
 
 pub async fn enroll(token: &str, state_dir: &Path) -> anyhow::Result<Credentials> {
     let token = EnrollToken::decode(token).map_err(anyhow::Error::msg)?;
-    std::fs::create_dir_all(state_dir)
-        .with_context(|| format!("creating {}", state_dir.display()))?;
+    std::fs::create_dir_all(state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
     let client = pinned_client(&token.ca)?;
     let req = EnrollRequest {
         secret: token.secret.clone(),
@@ -24,23 +23,12 @@ pub async fn enroll(token: &str, state_dir: &Path) -> anyhow::Result<Credentials
         .json(&req)
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot reach {}: {}",
-                token.url,
-                crate::host::error_chain(&e)
-            )
-        })?;
+        .map_err(|e| anyhow::anyhow!("cannot reach {}: {}", token.url, crate::host::error_chain(&e)))?;
     if !resp.status().is_success() {
         bail!("enrollment refused: {}", error_text(resp).await);
     }
     let r: EnrollResponse = resp.json().await.context("reading the enrollment answer")?;
-    let creds = Credentials {
-        server_url: token.url,
-        ca_fingerprint: token.ca,
-        agent_id: r.agent_id,
-        secret: r.secret,
-    };
+    let creds = Credentials { server_url: token.url, ca_fingerprint: token.ca, agent_id: r.agent_id, secret: r.secret };
     creds.save(state_dir)?;
     let _ = std::fs::remove_file(state_dir.join("revoked"));
     Ok(creds)

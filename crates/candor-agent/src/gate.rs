@@ -22,11 +22,7 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(policy: watch::Receiver<Arc<EffectivePolicy>>, tx: mpsc::Sender<Record>) -> Self {
-        Recorder {
-            policy,
-            tx,
-            gated_out: Arc::new(AtomicU64::new(0)),
-        }
+        Recorder { policy, tx, gated_out: Arc::new(AtomicU64::new(0)) }
     }
 
     pub fn allows(&self, c: Category) -> bool {

@@ -5,22 +5,14 @@ pub fn hostname() -> String {
 }
 
 fn hostname_raw() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 /// PRETTY_NAME from os-release, else "Linux".
 pub fn os_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("PRETTY_NAME=")
-                    .map(|v| v.trim_matches('"').to_string())
-            })
-        })
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string())))
         .unwrap_or_else(|| "Linux".into())
 }
 
@@ -38,11 +30,7 @@ pub fn logged_in_users() -> Vec<String> {
             }
             if (*rec).ut_type == libc::USER_PROCESS {
                 let raw = &(*rec).ut_user;
-                let bytes: Vec<u8> = raw
-                    .iter()
-                    .take_while(|c| **c != 0)
-                    .map(|c| *c as u8)
-                    .collect();
+                let bytes: Vec<u8> = raw.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
                 if let Ok(u) = String::from_utf8(bytes) {
                     if !u.is_empty() && !users.contains(&u) {
                         users.push(u);
@@ -58,20 +46,13 @@ pub fn logged_in_users() -> Vec<String> {
 
 pub fn addresses() -> Vec<String> {
     if_addrs::get_if_addrs()
-        .map(|v| {
-            v.into_iter()
-                .filter(|i| !i.is_loopback())
-                .map(|i| i.ip().to_string())
-                .collect()
-        })
+        .map(|v| v.into_iter().filter(|i| !i.is_loopback()).map(|i| i.ip().to_string()).collect())
         .unwrap_or_default()
 }
 
 /// Whether an X display exists; display collectors idle without one.
 pub fn has_display() -> bool {
-    std::fs::read_dir("/tmp/.X11-unix")
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false)
+    std::fs::read_dir("/tmp/.X11-unix").map(|mut d| d.next().is_some()).unwrap_or(false)
 }
 
 /// An error with its causes, for messages a person reads.

@@ -70,10 +70,7 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
     let creds = credentials::Credentials::load(&state_dir)?;
     let spool = Arc::new(Spool::open(
         &state_dir.join("spool.db"),
-        SpoolLimits {
-            max_bytes: config.spool.max_bytes,
-            max_age_ms: config.spool.max_age_hours as i64 * 3_600_000,
-        },
+        SpoolLimits { max_bytes: config.spool.max_bytes, max_age_ms: config.spool.max_age_hours as i64 * 3_600_000 },
     )?);
     let client = net::pinned_client(&creds.ca_fingerprint)?;
     let stop = Stop::new(state_dir.clone());
@@ -117,10 +114,7 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
             category: Category::System,
             ts_ms: now_ms(),
             duration_ms: None,
-            payload: Payload::AgentStarted {
-                version: env!("CARGO_PKG_VERSION").into(),
-            }
-            .to_json(),
+            payload: Payload::AgentStarted { version: env!("CARGO_PKG_VERSION").into() }.to_json(),
             checkpoint: None,
         })
         .await;
@@ -135,8 +129,8 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
     }
     drop(recorder);
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("SIGTERM handler")?;
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => stop.trigger(None),
         _ = term.recv() => stop.trigger(None),

@@ -54,10 +54,7 @@ pub async fn run(
                 }
             },
             Ok(r) if r.status() == StatusCode::NOT_MODIFIED => false,
-            Ok(r)
-                if r.status() == StatusCode::FORBIDDEN
-                    || r.status() == StatusCode::UNAUTHORIZED =>
-            {
+            Ok(r) if r.status() == StatusCode::FORBIDDEN || r.status() == StatusCode::UNAUTHORIZED => {
                 let reason = error_text(r).await;
                 tracing::error!(%reason, "policy refused: this agent is no longer accepted by the server");
                 crate::credentials::mark_revoked(&stop.state_dir, &reason);

@@ -29,9 +29,7 @@ pub async fn run(
     loop {
         let s = spool.clone();
         let spool_events =
-            tokio::task::spawn_blocking(move || s.stats().map(|s| s.events).unwrap_or(0))
-                .await
-                .unwrap_or(0);
+            tokio::task::spawn_blocking(move || s.stats().map(|s| s.events).unwrap_or(0)).await.unwrap_or(0);
         let hb = Heartbeat {
             hostname: host::hostname(),
             os: host::os_name(),
@@ -42,13 +40,7 @@ pub async fn run(
             spool_events,
             notices: notices.clone(),
         };
-        match client
-            .post(&url)
-            .header(reqwest::header::AUTHORIZATION, creds.bearer())
-            .json(&hb)
-            .send()
-            .await
-        {
+        match client.post(&url).header(reqwest::header::AUTHORIZATION, creds.bearer()).json(&hb).send().await {
             Ok(r) if r.status().is_success() => {}
             Ok(r) => {
                 let error = error_text(r).await;

@@ -48,8 +48,7 @@ pub struct SpoolStats {
 
 impl Spool {
     pub fn open(path: &Path, limits: SpoolLimits) -> anyhow::Result<Spool> {
-        let conn =
-            Connection::open(path).with_context(|| format!("opening spool {}", path.display()))?;
+        let conn = Connection::open(path).with_context(|| format!("opening spool {}", path.display()))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;
              CREATE TABLE IF NOT EXISTS spool (
@@ -60,16 +59,11 @@ impl Spool {
              INSERT OR IGNORE INTO meta VALUES ('next_seq', 1), ('bytes', 0);",
         )
         .context("initialising spool")?;
-        Ok(Spool {
-            conn: Mutex::new(conn),
-            limits,
-        })
+        Ok(Spool { conn: Mutex::new(conn), limits })
     }
 
     fn lock(&self) -> anyhow::Result<std::sync::MutexGuard<'_, Connection>> {
-        self.conn
-            .lock()
-            .map_err(|_| anyhow::anyhow!("spool lock poisoned"))
+        self.conn.lock().map_err(|_| anyhow::anyhow!("spool lock poisoned"))
     }
 
     /// Durably record `records`; returns the last seq assigned.
@@ -87,13 +81,7 @@ impl Spool {
                  ON CONFLICT (source) DO UPDATE SET value = max(value, excluded.value)",
             )?;
             for r in records {
-                ins.execute(params![
-                    seq,
-                    r.ts_ms,
-                    r.duration_ms.map(|d| d as i64),
-                    r.category.code(),
-                    r.payload
-                ])?;
+                ins.execute(params![seq, r.ts_ms, r.duration_ms.map(|d| d as i64), r.category.code(), r.payload])?;
                 if let Some((source, value)) = r.checkpoint {
                     cp.execute(params![source, value])?;
                 }
@@ -118,11 +106,7 @@ impl Spool {
         if !over_bytes && oldest.is_none_or(|t| t >= cutoff) {
             return Ok(None);
         }
-        let target = if over_bytes {
-            self.limits.max_bytes / 10 * 9
-        } else {
-            bytes
-        };
+        let target = if over_bytes { self.limits.max_bytes / 10 * 9 } else { bytes };
         let mut freed = 0u64;
         let (mut count, mut first, mut last) = (0u64, None, (0i64, 0i64));
         {
@@ -150,18 +134,8 @@ impl Spool {
         }
         let Some(first) = first else { return Ok(None) };
         tx.execute("DELETE FROM spool WHERE seq <= ?1", [last.0])?;
-        let reason = if over_bytes {
-            "spool full"
-        } else {
-            "older than spool max age"
-        };
-        tracing::warn!(
-            count,
-            first_seq = first.0,
-            last_seq = last.0,
-            reason,
-            "spool dropped its oldest events"
-        );
+        let reason = if over_bytes { "spool full" } else { "older than spool max age" };
+        tracing::warn!(count, first_seq = first.0, last_seq = last.0, reason, "spool dropped its oldest events");
         let payload = Payload::SpoolDropped {
             count,
             first_seq: first.0 as u64,
@@ -177,20 +151,15 @@ impl Spool {
             params![seq, now_ms(), Category::System.code(), payload],
         )?;
         set_meta(tx, "next_seq", seq + 1)?;
-        set_meta(
-            tx,
-            "bytes",
-            (bytes - freed + payload.len() as u64 + ROW_OVERHEAD) as i64,
-        )?;
+        set_meta(tx, "bytes", (bytes - freed + payload.len() as u64 + ROW_OVERHEAD) as i64)?;
         Ok(Some(seq as u64))
     }
 
     /// The oldest `max` events, in seq order.
     pub fn peek(&self, max: usize) -> anyhow::Result<Vec<Event>> {
         let conn = self.lock()?;
-        let mut st = conn.prepare_cached(
-            "SELECT seq, ts_ms, duration_ms, category, payload FROM spool ORDER BY seq LIMIT ?1",
-        )?;
+        let mut st =
+            conn.prepare_cached("SELECT seq, ts_ms, duration_ms, category, payload FROM spool ORDER BY seq LIMIT ?1")?;
         let rows = st.query_map([max as i64], |r| {
             Ok(Event {
                 seq: r.get::<_, i64>(0)? as u64,
@@ -225,25 +194,14 @@ impl Spool {
 
     pub fn checkpoint(&self, source: &str) -> anyhow::Result<Option<i64>> {
         let conn = self.lock()?;
-        Ok(conn
-            .query_row(
-                "SELECT value FROM checkpoints WHERE source = ?1",
-                [source],
-                |r| r.get(0),
-            )
-            .optional()?)
+        Ok(conn.query_row("SELECT value FROM checkpoints WHERE source = ?1", [source], |r| r.get(0)).optional()?)
     }
 
     pub fn stats(&self) -> anyhow::Result<SpoolStats> {
         let conn = self.lock()?;
         let events: i64 = conn.query_row("SELECT count(*) FROM spool", [], |r| r.get(0))?;
-        let bytes: i64 = conn.query_row("SELECT value FROM meta WHERE key = 'bytes'", [], |r| {
-            r.get(0)
-        })?;
-        Ok(SpoolStats {
-            events: events as u64,
-            bytes: bytes as u64,
-        })
+        let bytes: i64 = conn.query_row("SELECT value FROM meta WHERE key = 'bytes'", [], |r| r.get(0))?;
+        Ok(SpoolStats { events: events as u64, bytes: bytes as u64 })
     }
 }
 
@@ -252,10 +210,7 @@ fn meta(tx: &Transaction, key: &str) -> rusqlite::Result<i64> {
 }
 
 fn set_meta(tx: &Transaction, key: &str, value: i64) -> rusqlite::Result<usize> {
-    tx.execute(
-        "UPDATE meta SET value = ?2 WHERE key = ?1",
-        params![key, value],
-    )
+    tx.execute("UPDATE meta SET value = ?2 WHERE key = ?1", params![key, value])
 }
 
 #[cfg(test)]
@@ -273,14 +228,7 @@ mod tests {
     }
 
     fn open(dir: &Path, max_bytes: u64) -> Spool {
-        Spool::open(
-            &dir.join("spool.db"),
-            SpoolLimits {
-                max_bytes,
-                max_age_ms: 3_600_000,
-            },
-        )
-        .unwrap()
+        Spool::open(&dir.join("spool.db"), SpoolLimits { max_bytes, max_age_ms: 3_600_000 }).unwrap()
     }
 
     #[test]
@@ -292,14 +240,7 @@ mod tests {
         let s = open(dir.path(), 1 << 30);
         assert_eq!(s.append(&[rec(3)]).unwrap(), 3);
         assert_eq!(s.checkpoint("synthetic").unwrap(), Some(3));
-        assert_eq!(
-            s.peek(10)
-                .unwrap()
-                .iter()
-                .map(|e| e.seq)
-                .collect::<Vec<_>>(),
-            vec![1, 2, 3]
-        );
+        assert_eq!(s.peek(10).unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
         assert_eq!(s.remove_through(2).unwrap(), 2);
         assert_eq!(s.stats().unwrap().events, 1);
         let one = rec(3).payload.len() as u64 + ROW_OVERHEAD;
@@ -318,19 +259,13 @@ mod tests {
         let last_seq = events.last().unwrap().seq;
         let dropped: u64 = events
             .iter()
-            .filter_map(
-                |e| match serde_json::from_slice::<Payload>(&e.payload).unwrap() {
-                    Payload::SpoolDropped { count, .. } => Some(count),
-                    _ => None,
-                },
-            )
+            .filter_map(|e| match serde_json::from_slice::<Payload>(&e.payload).unwrap() {
+                Payload::SpoolDropped { count, .. } => Some(count),
+                _ => None,
+            })
             .sum();
         assert!(dropped > 0);
-        assert_eq!(
-            events.len() as u64 + dropped,
-            last_seq,
-            "every seq is either kept or counted as dropped"
-        );
+        assert_eq!(events.len() as u64 + dropped, last_seq, "every seq is either kept or counted as dropped");
         assert!(s.stats().unwrap().bytes <= one * 100);
     }
 }

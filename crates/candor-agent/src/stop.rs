@@ -14,10 +14,7 @@ pub struct Stop {
 
 impl Stop {
     pub fn new(state_dir: PathBuf) -> Self {
-        Stop {
-            tx: Arc::new(watch::channel(None).0),
-            state_dir,
-        }
+        Stop { tx: Arc::new(watch::channel(None).0), state_dir }
     }
 
     /// Ask every task to stop; `reason` is set when it is an error.

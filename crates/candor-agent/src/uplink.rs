@@ -61,14 +61,8 @@ impl Uplink {
                 continue;
             }
             let (first, last, n) = (events[0].seq, events[events.len() - 1].seq, events.len());
-            let body = batch::encode(
-                &Batch {
-                    agent_id: self.creds.agent_id,
-                    floor: first,
-                    events,
-                },
-                self.config.zstd_level,
-            );
+            let body =
+                batch::encode(&Batch { agent_id: self.creds.agent_id, floor: first, events }, self.config.zstd_level);
             let started = Instant::now();
             match self.send(&url, body).await {
                 Outcome::Acked(ack) => {
@@ -79,20 +73,14 @@ impl Uplink {
                     backoff = Duration::from_millis(self.config.backoff_min_ms);
                     batch_max = self.config.batch_max_events.max(1);
                     if ack.refused > 0 {
-                        tracing::warn!(
-                            refused = ack.refused,
-                            "server refused events of categories not allowed"
-                        );
+                        tracing::warn!(refused = ack.refused, "server refused events of categories not allowed");
                     }
                     let spool = self.spool.clone();
                     let upto = ack.acked.min(last);
-                    if let Ok(Err(e)) =
-                        tokio::task::spawn_blocking(move || spool.remove_through(upto)).await
-                    {
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || spool.remove_through(upto)).await {
                         tracing::error!(error = %e, "removing acknowledged events failed");
                     }
-                    let budget =
-                        Duration::from_secs_f64(n as f64 / self.config.drain_rate.max(1) as f64);
+                    let budget = Duration::from_secs_f64(n as f64 / self.config.drain_rate.max(1) as f64);
                     if let Some(rest) = budget.checked_sub(started.elapsed()) {
                         if self.stop.sleep(rest).await {
                             return;
@@ -161,10 +149,7 @@ async fn classify(resp: reqwest::Response) -> Outcome {
                 Outcome::Rejected(text)
             }
         }
-        s if s.is_client_error()
-            && s != StatusCode::REQUEST_TIMEOUT
-            && s != StatusCode::TOO_MANY_REQUESTS =>
-        {
+        s if s.is_client_error() && s != StatusCode::REQUEST_TIMEOUT && s != StatusCode::TOO_MANY_REQUESTS => {
             Outcome::Rejected(error_text(resp).await)
         }
         _ => Outcome::Retry(error_text(resp).await),

@@ -39,12 +39,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_compressed: 16 << 20,
-            max_decompressed: 64 << 20,
-            max_events: 100_000,
-            max_payload: 256 << 10,
-        }
+        Limits { max_compressed: 16 << 20, max_decompressed: 64 << 20, max_events: 100_000, max_payload: 256 << 10 }
     }
 }
 
@@ -65,11 +60,7 @@ pub enum BatchError {
     #[error("batch holds {0} events, more than the limit of {1}")]
     TooManyEvents(usize, usize),
     #[error("event {index} (seq {seq}): {reason}")]
-    BadEvent {
-        index: usize,
-        seq: u64,
-        reason: String,
-    },
+    BadEvent { index: usize, seq: u64, reason: String },
 }
 
 /// Encode a batch for the wire. `level` is the zstd level (1–3 is right for
@@ -100,8 +91,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Batch, BatchError> {
     if !(MIN_VERSION..=VERSION).contains(&version) {
         return Err(BatchError::Version(version));
     }
-    let decoder = zstd::stream::Decoder::new(&bytes[6..])
-        .map_err(|e| BatchError::Compression(e.to_string()))?;
+    let decoder = zstd::stream::Decoder::new(&bytes[6..]).map_err(|e| BatchError::Compression(e.to_string()))?;
     let mut body = Vec::new();
     decoder
         .take(limits.max_decompressed as u64 + 1)
@@ -112,13 +102,9 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Batch, BatchError> {
     }
     // Length prefixes are untrusted; serde caps its pre-allocation
     // (`size_hint::cautious`), so a huge claimed count fails at end of input.
-    let batch: Batch =
-        postcard::from_bytes(&body).map_err(|e| BatchError::Malformed(e.to_string()))?;
+    let batch: Batch = postcard::from_bytes(&body).map_err(|e| BatchError::Malformed(e.to_string()))?;
     if batch.events.len() > limits.max_events {
-        return Err(BatchError::TooManyEvents(
-            batch.events.len(),
-            limits.max_events,
-        ));
+        return Err(BatchError::TooManyEvents(batch.events.len(), limits.max_events));
     }
     validate_events(&batch.events, limits)?;
     Ok(batch)
@@ -127,30 +113,19 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Batch, BatchError> {
 fn validate_events(events: &[Event], limits: &Limits) -> Result<(), BatchError> {
     let mut prev = 0u64;
     for (index, e) in events.iter().enumerate() {
-        let bad = |reason: String| BatchError::BadEvent {
-            index,
-            seq: e.seq,
-            reason,
-        };
+        let bad = |reason: String| BatchError::BadEvent { index, seq: e.seq, reason };
         if e.seq == 0 || e.seq <= prev {
             return Err(bad("seqs must start at 1 and strictly increase".into()));
         }
         prev = e.seq;
         if e.payload.len() > limits.max_payload {
-            return Err(bad(format!(
-                "payload is {} bytes, more than {}",
-                e.payload.len(),
-                limits.max_payload
-            )));
+            return Err(bad(format!("payload is {} bytes, more than {}", e.payload.len(), limits.max_payload)));
         }
-        let payload: Payload = serde_json::from_slice(&e.payload)
-            .map_err(|err| bad(format!("invalid payload: {err}")))?;
+        let payload: Payload =
+            serde_json::from_slice(&e.payload).map_err(|err| bad(format!("invalid payload: {err}")))?;
         if let Some(required) = payload.required_category() {
             if required != e.category {
-                return Err(bad(format!(
-                    "payload belongs to category {required}, not {}",
-                    e.category
-                )));
+                return Err(bad(format!("payload belongs to category {required}, not {}", e.category)));
             }
         }
     }
@@ -193,26 +168,11 @@ mod tests {
         assert_eq!(decode(&v, &lim), Err(BatchError::Version(99)));
         assert_eq!(decode(b"nope", &lim), Err(BatchError::BadMagic));
         let n = bytes.len();
-        assert!(matches!(
-            decode(&bytes[..n - 5], &lim),
-            Err(BatchError::Compression(_) | BatchError::Malformed(_))
-        ));
-        let small = Limits {
-            max_compressed: 10,
-            ..lim
-        };
-        assert!(matches!(
-            decode(&bytes, &small),
-            Err(BatchError::TooLarge(..))
-        ));
-        let tiny = Limits {
-            max_decompressed: 50,
-            ..lim
-        };
-        assert!(matches!(
-            decode(&bytes, &tiny),
-            Err(BatchError::DecompressedTooLarge(_))
-        ));
+        assert!(matches!(decode(&bytes[..n - 5], &lim), Err(BatchError::Compression(_) | BatchError::Malformed(_))));
+        let small = Limits { max_compressed: 10, ..lim };
+        assert!(matches!(decode(&bytes, &small), Err(BatchError::TooLarge(..))));
+        let tiny = Limits { max_decompressed: 50, ..lim };
+        assert!(matches!(decode(&bytes, &tiny), Err(BatchError::DecompressedTooLarge(_))));
         bytes.truncate(6);
         assert!(decode(&bytes, &lim).is_err());
     }
@@ -221,25 +181,13 @@ mod tests {
     fn rejects_unordered_seqs_and_wrong_category() {
         let mut b = sample(3);
         b.events[2].seq = 2;
-        assert!(matches!(
-            decode(&encode(&b, 1), &Limits::default()),
-            Err(BatchError::BadEvent { index: 2, .. })
-        ));
+        assert!(matches!(decode(&encode(&b, 1), &Limits::default()), Err(BatchError::BadEvent { index: 2, .. })));
         let mut b = sample(1);
-        b.events[0].payload = Payload::AgentStarted {
-            version: "x".into(),
-        }
-        .to_json();
-        assert!(matches!(
-            decode(&encode(&b, 1), &Limits::default()),
-            Err(BatchError::BadEvent { .. })
-        ));
+        b.events[0].payload = Payload::AgentStarted { version: "x".into() }.to_json();
+        assert!(matches!(decode(&encode(&b, 1), &Limits::default()), Err(BatchError::BadEvent { .. })));
         let mut b = sample(1);
         b.events[0].payload = b"{not json".to_vec();
-        assert!(matches!(
-            decode(&encode(&b, 1), &Limits::default()),
-            Err(BatchError::BadEvent { .. })
-        ));
+        assert!(matches!(decode(&encode(&b, 1), &Limits::default()), Err(BatchError::BadEvent { .. })));
     }
 
     #[test]
@@ -250,9 +198,6 @@ mod tests {
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&VERSION.to_le_bytes());
         bytes.extend_from_slice(&zstd::stream::encode_all(&body[..], 1).unwrap());
-        assert!(matches!(
-            decode(&bytes, &Limits::default()),
-            Err(BatchError::Malformed(_))
-        ));
+        assert!(matches!(decode(&bytes, &Limits::default()), Err(BatchError::Malformed(_))));
     }
 }

@@ -95,12 +95,11 @@ impl std::fmt::Display for Category {
 impl std::str::FromStr for Category {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Category::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown category {s:?} (expected one of activity, process, web, screen, file, device, chat, system)")
-            })
+        Category::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+            format!(
+                "unknown category {s:?} (expected one of activity, process, web, screen, file, device, chat, system)"
+            )
+        })
     }
 }
 
@@ -155,14 +154,7 @@ pub enum Payload {
         note: Option<String>,
     },
     /// The spool dropped its oldest events to stay within its bounds.
-    SpoolDropped {
-        count: u64,
-        first_seq: u64,
-        last_seq: u64,
-        first_ts_ms: i64,
-        last_ts_ms: i64,
-        reason: String,
-    },
+    SpoolDropped { count: u64, first_seq: u64, last_seq: u64, first_ts_ms: i64, last_ts_ms: i64, reason: String },
     /// The agent process started.
     AgentStarted { version: String },
 }

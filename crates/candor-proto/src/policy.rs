@@ -79,22 +79,10 @@ pub struct PolicyRef {
 
 impl EffectivePolicy {
     /// Build the effective policy and its etag from its inputs.
-    pub fn compose(
-        policy: Option<PolicyRef>,
-        doc: PolicyDoc,
-        employees: Vec<u64>,
-        consented: CategorySet,
-    ) -> Self {
+    pub fn compose(policy: Option<PolicyRef>, doc: PolicyDoc, employees: Vec<u64>, consented: CategorySet) -> Self {
         let mut allowed = CategorySet(doc.collect.enabled().0 & consented.0);
         allowed.insert(Category::System);
-        let mut p = EffectivePolicy {
-            etag: String::new(),
-            policy,
-            doc,
-            employees,
-            consented,
-            allowed,
-        };
+        let mut p = EffectivePolicy { etag: String::new(), policy, doc, employees, consented, allowed };
         let json = serde_json::to_vec(&p).unwrap_or_default();
         p.etag = crate::token::short_hash(&json);
         p
@@ -102,12 +90,7 @@ impl EffectivePolicy {
 
     /// Before the first policy arrives an agent collects only system events.
     pub fn nothing() -> Self {
-        Self::compose(
-            None,
-            PolicyDoc::default(),
-            Vec::new(),
-            CategorySet::default(),
-        )
+        Self::compose(None, PolicyDoc::default(), Vec::new(), CategorySet::default())
     }
 
     pub fn allows(&self, c: Category) -> bool {
@@ -121,13 +104,7 @@ mod tests {
 
     #[test]
     fn allowed_needs_policy_and_consent() {
-        let doc = PolicyDoc {
-            collect: Collect {
-                activity: true,
-                web: true,
-                ..Default::default()
-            },
-        };
+        let doc = PolicyDoc { collect: Collect { activity: true, web: true, ..Default::default() } };
         let consent: CategorySet = [Category::Activity, Category::Screen].into_iter().collect();
         let p = EffectivePolicy::compose(None, doc.clone(), vec![1], consent);
         assert!(p.allows(Category::Activity));

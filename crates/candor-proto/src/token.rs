@@ -24,25 +24,20 @@ pub struct EnrollToken {
 impl EnrollToken {
     pub fn encode(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        format!(
-            "{PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
-        )
+        format!("{PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
     }
 
     pub fn decode(s: &str) -> Result<Self, String> {
-        let body = s
-            .trim()
-            .strip_prefix(PREFIX)
-            .ok_or("not a Candor enrollment token (it should start with CANDOR1.)")?;
+        let body =
+            s.trim().strip_prefix(PREFIX).ok_or("not a Candor enrollment token (it should start with CANDOR1.)")?;
         if body.len() > 4096 {
             return Err("enrollment token is too long".into());
         }
         let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(body)
             .map_err(|_| "enrollment token is damaged (bad base64); copy it again")?;
-        let t: EnrollToken = serde_json::from_slice(&json)
-            .map_err(|_| "enrollment token is damaged (bad content); copy it again")?;
+        let t: EnrollToken =
+            serde_json::from_slice(&json).map_err(|_| "enrollment token is damaged (bad content); copy it again")?;
         if t.ca.len() != 64 || !t.ca.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err("enrollment token has no valid CA fingerprint".into());
         }
@@ -71,18 +66,11 @@ mod tests {
 
     #[test]
     fn token_round_trip_and_errors() {
-        let t = EnrollToken {
-            url: "https://127.0.0.1:8443".into(),
-            ca: "ab".repeat(32),
-            secret: "00ff".into(),
-        };
+        let t = EnrollToken { url: "https://127.0.0.1:8443".into(), ca: "ab".repeat(32), secret: "00ff".into() };
         assert_eq!(EnrollToken::decode(&t.encode()).unwrap(), t);
         assert!(EnrollToken::decode("hello").is_err());
         assert!(EnrollToken::decode("CANDOR1.!!!").is_err());
-        let bad = EnrollToken {
-            ca: "zz".into(),
-            ..t
-        };
+        let bad = EnrollToken { ca: "zz".into(), ..t };
         assert!(EnrollToken::decode(&bad.encode()).is_err());
     }
 }

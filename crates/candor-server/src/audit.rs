@@ -18,9 +18,7 @@ pub fn chain_hash(prev: &str, ts_ms: i64, actor: &str, action: &str, target: &st
 pub fn first_broken(entries: &[crate::store::AccessEntry]) -> Option<u64> {
     let mut prev = String::new();
     for e in entries {
-        if e.prev_hash != prev
-            || chain_hash(&e.prev_hash, e.ts_ms, &e.actor, &e.action, &e.target) != e.hash
-        {
+        if e.prev_hash != prev || chain_hash(&e.prev_hash, e.ts_ms, &e.actor, &e.action, &e.target) != e.hash {
             return Some(e.id);
         }
         prev = e.hash.clone();

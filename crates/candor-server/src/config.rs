@@ -80,10 +80,7 @@ impl Default for IngestConfig {
 
 impl Default for PresenceConfig {
     fn default() -> Self {
-        PresenceConfig {
-            offline_after_secs: 90,
-            policy_poll_secs: 25,
-        }
+        PresenceConfig { offline_after_secs: 90, policy_poll_secs: 25 }
     }
 }
 
@@ -119,10 +116,7 @@ impl ServerConfig {
             return u.trim_end_matches('/').to_string();
         }
         let port = self.listen.rsplit(':').next().unwrap_or("8443");
-        let host = hostname::get()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "127.0.0.1".into());
+        let host = hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "127.0.0.1".into());
         format!("https://{host}:{port}")
     }
 }

@@ -16,9 +16,7 @@ pub fn random_secret() -> String {
 pub fn parse_duration_ms(s: &str) -> std::result::Result<i64, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("bad duration {s:?}: use e.g. 7d, 12h, 30m"))?;
+    let n: i64 = num.parse().map_err(|_| format!("bad duration {s:?}: use e.g. 7d, 12h, 30m"))?;
     let mult = match unit {
         "d" => 86_400_000,
         "h" => 3_600_000,
@@ -41,25 +39,15 @@ pub fn create_token(
     ttl_ms: i64,
 ) -> Result<(String, u64)> {
     let secret = random_secret();
-    let id = store.create_token(
-        &sha256_hex(secret.as_bytes()),
-        department_id,
-        now_ms() + ttl_ms,
-    )?;
-    let token = EnrollToken {
-        url: public_url.to_string(),
-        ca: ca_fingerprint.to_string(),
-        secret,
-    };
+    let id = store.create_token(&sha256_hex(secret.as_bytes()), department_id, now_ms() + ttl_ms)?;
+    let token = EnrollToken { url: public_url.to_string(), ca: ca_fingerprint.to_string(), secret };
     Ok((token.encode(), id))
 }
 
 /// Exchange a token secret for an agent credential.
 pub fn enroll(store: &dyn Store, req: &api::EnrollRequest) -> Result<api::EnrollResponse> {
     if req.secret.len() != 64 {
-        return Err(StoreError::NotFound(
-            "enrollment token is not known to this server".into(),
-        ));
+        return Err(StoreError::NotFound("enrollment token is not known to this server".into()));
     }
     let clip = |s: &str| s.chars().take(255).collect::<String>();
     let secret = random_secret();

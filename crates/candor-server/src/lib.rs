@@ -32,17 +32,11 @@ pub struct DataDir {
 impl DataDir {
     pub fn open(config: &ServerConfig) -> anyhow::Result<DataDir> {
         let dir = &config.data_dir;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating data directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
         let store = SqliteStore::open(&dir.join("candor.db")).context("opening the database")?;
         let pki = tls::Pki::load_or_create(&dir.join("tls"))?;
-        let blobs = store::blob::FolderBlobStore::new(dir.join("blobs"))
-            .context("opening the blob folder")?;
-        Ok(DataDir {
-            store: Arc::new(store),
-            pki,
-            blobs,
-        })
+        let blobs = store::blob::FolderBlobStore::new(dir.join("blobs")).context("opening the blob folder")?;
+        Ok(DataDir { store: Arc::new(store), pki, blobs })
     }
 
     /// Create the first admin if there is none; returns its one-time password.
@@ -73,15 +67,11 @@ pub type AppStateHandle = api::AppState;
 impl Running {
     /// Wait until the server stops by itself (an error).
     pub async fn wait(&mut self) -> anyhow::Result<()> {
-        (&mut self.task)
-            .await
-            .context("server task")?
-            .context("server")
+        (&mut self.task).await.context("server task")?.context("server")
     }
 
     pub async fn shutdown(self) {
-        self.handle
-            .graceful_shutdown(Some(std::time::Duration::from_secs(2)));
+        self.handle.graceful_shutdown(Some(std::time::Duration::from_secs(2)));
         let _ = self.task.await;
     }
 }
@@ -91,20 +81,12 @@ fn tls_names(config: &ServerConfig, public_url: &str) -> Vec<String> {
     if let Some(h) = hostname::get().ok().and_then(|h| h.into_string().ok()) {
         names.push(h);
     }
-    let host = public_url
-        .trim_start_matches("https://")
-        .split('/')
-        .next()
-        .unwrap_or_default();
+    let host = public_url.trim_start_matches("https://").split('/').next().unwrap_or_default();
     let host = match host.rsplit_once(':') {
         Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
         _ => host,
     };
-    names.push(
-        host.trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-    );
+    names.push(host.trim_start_matches('[').trim_end_matches(']').to_string());
     names.extend(config.tls_extra_names.iter().cloned());
     names.retain(|n| !n.is_empty());
     names.sort();
@@ -133,20 +115,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         allowed: Default::default(),
     });
     presence::spawn(state.clone());
-    let addr: SocketAddr = config
-        .listen
-        .parse()
-        .with_context(|| format!("listen address {:?} is not host:port", config.listen))?;
+    let addr: SocketAddr =
+        config.listen.parse().with_context(|| format!("listen address {:?} is not host:port", config.listen))?;
     let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let handle = axum_server::Handle::new();
     let app = api::router(state.clone());
-    let server = axum_server::from_tcp_rustls(
-        listener,
-        axum_server::tls_rustls::RustlsConfig::from_config(tls),
-    )
-    .handle(handle.clone());
+    let server = axum_server::from_tcp_rustls(listener, axum_server::tls_rustls::RustlsConfig::from_config(tls))
+        .handle(handle.clone());
     let task = tokio::spawn(server.serve(app.into_make_service()));
     Ok(Running {
         addr,

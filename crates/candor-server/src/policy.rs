@@ -11,26 +11,18 @@ use candor_proto::Category;
 /// every employee using the desktop has granted it (latest record wins).
 pub fn resolve(inputs: PolicyInputs) -> EffectivePolicy {
     let (pref, doc) = match inputs.candidates.into_iter().next() {
-        Some((scope, p)) => (
-            Some(PolicyRef {
-                id: p.id,
-                name: p.name,
-                revision: p.revision,
-                scope: scope.as_str().into(),
-            }),
-            p.doc,
-        ),
+        Some((scope, p)) => {
+            (Some(PolicyRef { id: p.id, name: p.name, revision: p.revision, scope: scope.as_str().into() }), p.doc)
+        }
         None => (None, PolicyDoc::default()),
     };
     let mut consented = CategorySet::default();
     if !inputs.employees.is_empty() {
         for c in Category::GATED {
-            let all = inputs.employees.iter().all(|e| {
-                inputs
-                    .consents
-                    .iter()
-                    .any(|r| r.employee_id == *e && r.category == c && r.granted)
-            });
+            let all = inputs
+                .employees
+                .iter()
+                .all(|e| inputs.consents.iter().any(|r| r.employee_id == *e && r.category == c && r.granted));
             if all {
                 consented.insert(c);
             }
@@ -55,13 +47,7 @@ mod tests {
             name: format!("p{id}"),
             revision: 1,
             updated_ms: 0,
-            doc: PolicyDoc {
-                collect: Collect {
-                    activity,
-                    web: true,
-                    ..Default::default()
-                },
-            },
+            doc: PolicyDoc { collect: Collect { activity, web: true, ..Default::default() } },
         }
     }
 
@@ -81,10 +67,7 @@ mod tests {
     #[test]
     fn most_specific_wins_and_consent_gates() {
         let inputs = PolicyInputs {
-            candidates: vec![
-                (Scope::Agent, policy(2, false)),
-                (Scope::Global, policy(1, true)),
-            ],
+            candidates: vec![(Scope::Agent, policy(2, false)), (Scope::Global, policy(1, true))],
             employees: vec![10, 11],
             consents: vec![
                 consent(10, Category::Web, true),
@@ -96,18 +79,12 @@ mod tests {
         assert_eq!(e.policy.as_ref().unwrap().id, 2);
         assert!(e.allows(Category::Web));
         assert!(!e.allows(Category::Activity));
-        assert!(
-            !e.consented.contains(Category::Activity),
-            "employee 11 did not consent"
-        );
+        assert!(!e.consented.contains(Category::Activity), "employee 11 did not consent");
     }
 
     #[test]
     fn nobody_known_means_nothing_but_system() {
-        let e = resolve(PolicyInputs {
-            candidates: vec![(Scope::Global, policy(1, true))],
-            ..Default::default()
-        });
+        let e = resolve(PolicyInputs { candidates: vec![(Scope::Global, policy(1, true))], ..Default::default() });
         assert_eq!(e.allowed.iter().collect::<Vec<_>>(), vec![Category::System]);
     }
 }

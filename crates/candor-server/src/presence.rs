@@ -13,10 +13,7 @@ pub fn spawn(state: Arc<AppState>) {
         let mut tick = tokio::time::interval(period);
         loop {
             tick.tick().await;
-            match state
-                .db(move |s| s.mark_offline(now_ms(), offline_after))
-                .await
-            {
+            match state.db(move |s| s.mark_offline(now_ms(), offline_after)).await {
                 Ok(n) if n > 0 => tracing::info!(agents = n, "marked offline"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e.message, "presence sweep failed"),

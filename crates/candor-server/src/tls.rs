@@ -19,13 +19,8 @@ pub struct Pki {
 fn ca_params() -> anyhow::Result<CertificateParams> {
     let mut p = CertificateParams::new(Vec::<String>::new())?;
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name
-        .push(DnType::CommonName, "Candor server CA");
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    p.distinguished_name.push(DnType::CommonName, "Candor server CA");
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     Ok(p)
 }
 
@@ -39,21 +34,13 @@ impl Pki {
             let key = KeyPair::generate().context("generating CA key")?;
             let cert = ca_params()?.self_signed(&key).context("self-signing CA")?;
             write_private(&key_path, key.serialize_pem().as_bytes())?;
-            std::fs::write(&cert_path, cert.pem())
-                .with_context(|| format!("writing {}", cert_path.display()))?;
+            std::fs::write(&cert_path, cert.pem()).with_context(|| format!("writing {}", cert_path.display()))?;
         }
-        let ca_pem = std::fs::read_to_string(&cert_path)
-            .with_context(|| format!("reading {}", cert_path.display()))?;
-        let key_pem = std::fs::read_to_string(&key_path)
-            .with_context(|| format!("reading {}", key_path.display()))?;
+        let ca_pem = std::fs::read_to_string(&cert_path).with_context(|| format!("reading {}", cert_path.display()))?;
+        let key_pem = std::fs::read_to_string(&key_path).with_context(|| format!("reading {}", key_path.display()))?;
         let ca_key = KeyPair::from_pem(&key_pem).context("parsing CA key")?;
         let ca_der = pem_to_der(&ca_pem).context("parsing CA certificate")?;
-        Ok(Pki {
-            ca_fingerprint: candor_proto::token::sha256_hex(&ca_der),
-            ca_der,
-            ca_pem,
-            ca_key,
-        })
+        Ok(Pki { ca_fingerprint: candor_proto::token::sha256_hex(&ca_der), ca_der, ca_pem, ca_key })
     }
 
     /// Issue a server certificate for `names` and build the rustls config.
@@ -63,23 +50,15 @@ impl Pki {
         let issuer = ca_params()?.self_signed(&self.ca_key)?;
         let leaf_key = KeyPair::generate()?;
         let mut p = CertificateParams::new(names.to_vec()).context("server certificate names")?;
-        p.distinguished_name
-            .push(DnType::CommonName, "Candor server");
-        let leaf = p
-            .signed_by(&leaf_key, &issuer, &self.ca_key)
-            .context("signing server certificate")?;
-        let chain = vec![
-            CertificateDer::from(leaf.der().to_vec()),
-            CertificateDer::from(self.ca_der.clone()),
-        ];
+        p.distinguished_name.push(DnType::CommonName, "Candor server");
+        let leaf = p.signed_by(&leaf_key, &issuer, &self.ca_key).context("signing server certificate")?;
+        let chain = vec![CertificateDer::from(leaf.der().to_vec()), CertificateDer::from(self.ca_der.clone())];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-        let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .context("building TLS config")?;
+        let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .context("building TLS config")?;
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(cfg))
     }

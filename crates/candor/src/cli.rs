@@ -10,11 +10,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(
-    name = "candor",
-    version,
-    about = "Consent-first endpoint audit and DLP: server and agent in one binary"
-)]
+#[command(name = "candor", version, about = "Consent-first endpoint audit and DLP: server and agent in one binary")]
 pub struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -169,10 +165,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Up(args) => crate::up::run(args.load()?).await,
         Cmd::Server(args) => {
             let mut running = candor_server::start(args.load()?).await?;
-            println!(
-                "Candor server listening on {} (public URL {})",
-                running.addr, running.public_url
-            );
+            println!("Candor server listening on {} (public URL {})", running.addr, running.public_url);
             println!("CA fingerprint (SHA-256): {}", running.ca_fingerprint);
             if let Some(pw) = &running.first_admin_password {
                 println!("First admin login: admin / {pw}   (shown once; reset with `candor admin reset-password`)");
@@ -182,9 +175,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 _ = shutdown_signal() => Ok(()),
             }
         }
-        Cmd::Agent {
-            cmd: AgentCmd::Enroll { token, args },
-        } => {
+        Cmd::Agent { cmd: AgentCmd::Enroll { token, args } } => {
             let config = args.load()?;
             let creds = candor_agent::enroll::enroll(&token, &config.state_dir).await?;
             println!(
@@ -195,39 +186,21 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Cmd::Agent {
-            cmd:
-                AgentCmd::Run {
-                    args,
-                    synthetic_rate,
-                    synthetic_total,
-                    synthetic_category,
-                },
-        } => {
+        Cmd::Agent { cmd: AgentCmd::Run { args, synthetic_rate, synthetic_total, synthetic_category } } => {
             let synthetic = match synthetic_rate {
                 Some(rate) => Some(SyntheticOptions {
                     rate,
                     total: synthetic_total,
-                    category: synthetic_category
-                        .parse::<Category>()
-                        .map_err(anyhow::Error::msg)?,
+                    category: synthetic_category.parse::<Category>().map_err(anyhow::Error::msg)?,
                 }),
                 None => None,
             };
             candor_agent::run(args.load()?, candor_agent::RunOptions { synthetic }).await
         }
-        Cmd::Token {
-            cmd:
-                TokenCmd::Create {
-                    server,
-                    department,
-                    expires,
-                },
-        } => {
+        Cmd::Token { cmd: TokenCmd::Create { server, department, expires } } => {
             let config = server.load()?;
             let data = candor_server::DataDir::open(&config)?;
-            let ttl = candor_server::enrollment::parse_duration_ms(&expires)
-                .map_err(anyhow::Error::msg)?;
+            let ttl = candor_server::enrollment::parse_duration_ms(&expires).map_err(anyhow::Error::msg)?;
             let dept = match department {
                 Some(name) => Some(match data.store.department_by_name(&name)? {
                     Some(d) => d.id,
@@ -248,9 +221,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
-        Cmd::Admin {
-            cmd: AdminCmd::ResetPassword { server, username },
-        } => {
+        Cmd::Admin { cmd: AdminCmd::ResetPassword { server, username } } => {
             let data = candor_server::DataDir::open(&server.load()?)?;
             let pw = candor_server::api::auth::generate_password();
             let hash = candor_server::api::auth::hash_password(&pw).map_err(anyhow::Error::msg)?;
@@ -258,17 +229,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             println!("New password for {username}: {pw}");
             Ok(())
         }
-        Cmd::Audit {
-            cmd: AuditCmd::Verify { server },
-        } => {
+        Cmd::Audit { cmd: AuditCmd::Verify { server } } => {
             let data = candor_server::DataDir::open(&server.load()?)?;
             let mut entries = Vec::new();
             let mut before = None;
             loop {
-                let page = data
-                    .store
-                    .access_log(1000, before)
-                    .context("reading the access log")?;
+                let page = data.store.access_log(1000, before).context("reading the access log")?;
                 let Some(last) = page.last() else { break };
                 before = Some(last.id);
                 entries.extend(page);

@@ -8,10 +8,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let port = server.addr.port();
     let local_url = format!("https://127.0.0.1:{port}");
     let agent_dir = config.data_dir.join("agent");
-    let agent_config = candor_agent::config::AgentConfig {
-        state_dir: agent_dir.clone(),
-        ..Default::default()
-    };
+    let agent_config = candor_agent::config::AgentConfig { state_dir: agent_dir.clone(), ..Default::default() };
     if !agent_dir.join("credentials.json").exists() {
         let (token, _) = candor_server::enrollment::create_token(
             server.state.store.as_ref(),
@@ -30,7 +27,9 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     println!("  CA fingerprint (SHA-256): {}", server.ca_fingerprint);
     match &server.first_admin_password {
         Some(pw) => println!("  Admin login: admin / {pw}   (shown once; reset with `candor admin reset-password`)"),
-        None => println!("  Admin login: admin (password shown at first start; `candor admin reset-password` sets a new one)"),
+        None => println!(
+            "  Admin login: admin (password shown at first start; `candor admin reset-password` sets a new one)"
+        ),
     }
     println!("  Agents enrolled: {agents}. Enroll others with `candor token create` and `candor agent enroll TOKEN`.");
     println!("  Nothing personal is collected until a policy enables a category AND the employee consents.");

@@ -82,11 +82,7 @@ async fn bad_batches_get_4xx_and_store_nothing() {
     let (s, body) = send(&auth, bomb).await;
     assert!(s == 413 || s == 400, "bomb: {s} {body}");
 
-    let mut bad_payload = Batch {
-        agent_id: agent.id,
-        floor: 1,
-        events: vec![],
-    };
+    let mut bad_payload = Batch { agent_id: agent.id, floor: 1, events: vec![] };
     bad_payload.events.push(Event {
         seq: 1,
         ts_ms: 0,
@@ -117,16 +113,31 @@ async fn bad_batches_get_4xx_and_store_nothing() {
     let (s, body) = send(&auth, good.clone()).await;
     assert_eq!(s, 200);
     let ack: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((ack["acked"].as_u64(), ack["stored"].as_u64(), ack["duplicates"].as_u64()), (Some(3), Some(0), Some(3)));
+    assert_eq!(
+        (ack["acked"].as_u64(), ack["stored"].as_u64(), ack["duplicates"].as_u64()),
+        (Some(3), Some(0), Some(3))
+    );
     assert_eq!(events_stored(&server), 3);
 
     // Admin API without a session.
     let r = api.client.get(format!("{}/api/v1/agents", server.url)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let (s, v) = api.call(reqwest::Method::POST, "/api/v1/consents", Some(json!({"employee_id": 1, "category": "nope", "granted": true}))).await;
+    let (s, v) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/consents",
+            Some(json!({"employee_id": 1, "category": "nope", "granted": true})),
+        )
+        .await;
     assert_eq!(s, 400, "{v}");
     assert!(v["error"].as_str().unwrap().contains("unknown category"));
-    let (s, _) = api.call(reqwest::Method::POST, "/api/v1/policies", Some(json!({"name": "x", "doc": {"collect": {"keystrokes": true}}}))).await;
+    let (s, _) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/policies",
+            Some(json!({"name": "x", "doc": {"collect": {"keystrokes": true}}})),
+        )
+        .await;
     assert_eq!(s, 422, "unknown policy fields are refused");
 }
 
@@ -156,7 +167,11 @@ async fn tokens_are_single_use_expire_and_cannot_be_forged() {
     assert_eq!(mode & 0o777, 0o600, "credentials are private");
     let again = enroll(&token, "a2");
     assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already used"), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already used"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 
     let short = server.token(&["--expires", "1s"]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -167,7 +182,11 @@ async fn tokens_are_single_use_expire_and_cannot_be_forged() {
     let real_secret = t.secret.clone();
     t.secret = "ab".repeat(32);
     let forged = enroll(&t.encode(), "a4");
-    assert!(String::from_utf8_lossy(&forged.stderr).contains("not known"), "{}", String::from_utf8_lossy(&forged.stderr));
+    assert!(
+        String::from_utf8_lossy(&forged.stderr).contains("not known"),
+        "{}",
+        String::from_utf8_lossy(&forged.stderr)
+    );
     t.secret = real_secret;
     t.ca = "cd".repeat(32);
     let wrong_ca = enroll(&t.encode(), "a5");
@@ -200,9 +219,7 @@ async fn revoked_agent_stops_uploading_and_says_why() {
     assert_eq!(agent.exited(), Some(false));
     assert!(agent.log().contains("laptop stolen"), "the agent logs why");
     let stored = server.synthetic_counts(agent.id).0;
-    let (s, _) = api
-        .call(reqwest::Method::GET, &format!("/api/v1/agents/{}", agent.id), None)
-        .await;
+    let (s, _) = api.call(reqwest::Method::GET, &format!("/api/v1/agents/{}", agent.id), None).await;
     assert_eq!(s, 200);
     // It refuses to run again until re-enrolled, and the server refuses it anyway.
     agent.kill9();

@@ -16,30 +16,14 @@ async fn synthetic_events_arrive_exactly_once() {
     let api = server.admin().await;
     api.setup_collection(agent.id, &["activity"], true).await;
     const N: u64 = 5000;
-    agent.start(&[
-        "--synthetic-rate",
-        "5000",
-        "--synthetic-total",
-        &N.to_string(),
-    ]);
-    wait_until(
-        Duration::from_secs(60),
-        "all synthetic events stored",
-        async || server.synthetic_counts(agent.id).2 == N,
-    )
+    agent.start(&["--synthetic-rate", "5000", "--synthetic-total", &N.to_string()]);
+    wait_until(Duration::from_secs(60), "all synthetic events stored", async || {
+        server.synthetic_counts(agent.id).2 == N
+    })
     .await;
-    assert_eq!(
-        server.synthetic_counts(agent.id),
-        (N, N, N),
-        "rows, distinct n, max n"
-    );
+    assert_eq!(server.synthetic_counts(agent.id), (N, N, N), "rows, distinct n, max n");
     // The admin API serves them, and the read is in the access log.
-    let page = api
-        .get(&format!(
-            "/api/v1/events?agent={}&category=activity&limit=10",
-            agent.id
-        ))
-        .await;
+    let page = api.get(&format!("/api/v1/events?agent={}&category=activity&limit=10", agent.id)).await;
     assert_eq!(page["events"].as_array().unwrap().len(), 10);
     assert!(page["next_cursor"].is_string());
     let next = api
@@ -51,11 +35,7 @@ async fn synthetic_events_arrive_exactly_once() {
         .await;
     assert!(next["events"][0]["seq"].as_u64() > page["events"][9]["seq"].as_u64());
     let log = api.get("/api/v1/access-log").await;
-    assert!(log
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|e| e["action"] == "events.query" && e["actor"] == "admin"));
+    assert!(log.as_array().unwrap().iter().any(|e| e["action"] == "events.query" && e["actor"] == "admin"));
     agent.stop();
     assert!(agent.log().contains("synthetic source finished"));
 }
@@ -88,36 +68,26 @@ async fn exactly_once_through_kill9_of_server_and_agent_and_an_outage() {
     server.kill9();
     tokio::time::sleep(Duration::from_secs(3)).await;
     server.restart().await;
-    wait_until(
-        Duration::from_secs(120),
-        "all synthetic events stored",
-        async || server.synthetic_counts(agent.id).2 == N,
-    )
+    wait_until(Duration::from_secs(120), "all synthetic events stored", async || {
+        server.synthetic_counts(agent.id).2 == N
+    })
     .await;
     // Give in-flight retries a moment, then check exactly-once.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(
-        server.synthetic_counts(agent.id),
-        (N, N, N),
-        "rows, distinct n, max n"
-    );
+    assert_eq!(server.synthetic_counts(agent.id), (N, N, N), "rows, distinct n, max n");
     // Every seq 1..=max is present exactly once (the primary key forbids duplicates).
     let (count, max): (i64, i64) = server
         .db()
-        .query_row(
-            "SELECT count(*), max(seq) FROM events WHERE agent_id = ?1",
-            [agent.id as i64],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT count(*), max(seq) FROM events WHERE agent_id = ?1", [agent.id as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     assert_eq!(count, max, "seqs are contiguous from 1");
     let starts: i64 = server
         .db()
-        .query_row(
-            "SELECT count(*) FROM events WHERE json_extract(payload, '$.type') = 'agent_started'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT count(*) FROM events WHERE json_extract(payload, '$.type') = 'agent_started'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(starts, 4, "each agent start is recorded once");
 }
@@ -127,11 +97,7 @@ async fn full_spool_drops_oldest_and_reports_the_loss() {
     let tmp = tempfile::tempdir().unwrap();
     let mut server = Server::start(tmp.path(), "").await;
     // About 200 synthetic events fit in 20 kB.
-    let mut agent = Agent::enroll(
-        &server,
-        "agent",
-        &fast_agent_toml("[spool]\nmax_bytes = 20000\n"),
-    );
+    let mut agent = Agent::enroll(&server, "agent", &fast_agent_toml("[spool]\nmax_bytes = 20000\n"));
     let api = server.admin().await;
     api.setup_collection(agent.id, &["activity"], true).await;
     agent.start(&[]);
@@ -139,18 +105,10 @@ async fn full_spool_drops_oldest_and_reports_the_loss() {
     agent.stop();
     server.kill9();
     const N: u64 = 2000;
-    agent.start(&[
-        "--synthetic-rate",
-        "20000",
-        "--synthetic-total",
-        &N.to_string(),
-    ]);
+    agent.start(&["--synthetic-rate", "20000", "--synthetic-total", &N.to_string()]);
     let t = Instant::now();
     while !agent.log().contains("synthetic source finished") {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "synthetic source did not finish"
-        );
+        assert!(t.elapsed() < Duration::from_secs(30), "synthetic source did not finish");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(agent.log().contains("spool dropped its oldest events"));
@@ -158,19 +116,10 @@ async fn full_spool_drops_oldest_and_reports_the_loss() {
     let db = server.db();
     wait_until(Duration::from_secs(30), "spool drained", async || {
         let max_n = server.synthetic_counts(agent.id).2;
-        let acked: i64 = db
-            .query_row(
-                "SELECT acked_seq FROM agents WHERE id = ?1",
-                [agent.id as i64],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let acked: i64 =
+            db.query_row("SELECT acked_seq FROM agents WHERE id = ?1", [agent.id as i64], |r| r.get(0)).unwrap();
         let max_seq: i64 = db
-            .query_row(
-                "SELECT coalesce(max(seq), 0) FROM events WHERE agent_id = ?1",
-                [agent.id as i64],
-                |r| r.get(0),
-            )
+            .query_row("SELECT coalesce(max(seq), 0) FROM events WHERE agent_id = ?1", [agent.id as i64], |r| r.get(0))
             .unwrap();
         max_n == N && acked == max_seq
     })
@@ -186,22 +135,11 @@ async fn full_spool_drops_oldest_and_reports_the_loss() {
         )
         .unwrap();
     assert!(reports >= 1, "a spool_dropped event arrived");
-    assert!(
-        dropped > 1000,
-        "most of {N} events could not fit: dropped {dropped}"
-    );
-    assert_eq!(
-        stored + dropped,
-        max_seq,
-        "every seq is stored or counted in a spool_dropped report"
-    );
+    assert!(dropped > 1000, "most of {N} events could not fit: dropped {dropped}");
+    assert_eq!(stored + dropped, max_seq, "every seq is stored or counted in a spool_dropped report");
     let (rows, distinct, _) = server.synthetic_counts(agent.id);
     assert_eq!(rows, distinct, "no duplicates");
-    assert_eq!(
-        server.synthetic_counts(agent.id).2,
-        N,
-        "the newest events survive"
-    );
+    assert_eq!(server.synthetic_counts(agent.id).2, N, "the newest events survive");
 }
 
 #[tokio::test]
@@ -214,48 +152,27 @@ async fn consent_gates_collection_on_agent_and_server() {
     agent.start(&["--synthetic-rate", "200"]);
     api.wait_applied(agent.id).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        server.synthetic_counts(agent.id).0,
-        0,
-        "enabled by policy but no consent: nothing"
-    );
+    assert_eq!(server.synthetic_counts(agent.id).0, 0, "enabled by policy but no consent: nothing");
 
     api.consent(emp, "activity", true).await;
     let granted = Instant::now();
-    wait_until(
-        Duration::from_secs(10),
-        "events after consent",
-        async || server.synthetic_counts(agent.id).0 > 0,
-    )
-    .await;
+    wait_until(Duration::from_secs(10), "events after consent", async || server.synthetic_counts(agent.id).0 > 0).await;
     println!("first event {:?} after consent", granted.elapsed());
 
     api.consent(emp, "activity", false).await;
     let withdrawn = Instant::now();
     api.wait_applied(agent.id).await;
-    println!(
-        "withdrawal applied by the agent after {:?}",
-        withdrawn.elapsed()
-    );
+    println!("withdrawal applied by the agent after {:?}", withdrawn.elapsed());
     tokio::time::sleep(Duration::from_secs(2)).await; // in-flight batches settle
     let after = server.synthetic_counts(agent.id).0;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        server.synthetic_counts(agent.id).0,
-        after,
-        "collection stopped after withdrawal"
-    );
+    assert_eq!(server.synthetic_counts(agent.id).0, after, "collection stopped after withdrawal");
     assert!(withdrawn.elapsed() < Duration::from_secs(15));
 
     // Defense in depth: the server refuses a category that is not allowed.
     let agent_secret: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(agent.state_dir.join("credentials.json")).unwrap())
-            .unwrap();
-    let auth = format!(
-        "Bearer {}.{}",
-        agent.id,
-        agent_secret["secret"].as_str().unwrap()
-    );
+        serde_json::from_slice(&std::fs::read(agent.state_dir.join("credentials.json")).unwrap()).unwrap();
+    let auth = format!("Bearer {}.{}", agent.id, agent_secret["secret"].as_str().unwrap());
     let body = candor_proto::batch::encode(
         &candor_proto::batch::Batch {
             agent_id: agent.id,
@@ -281,16 +198,10 @@ async fn consent_gates_collection_on_agent_and_server() {
     let ack: serde_json::Value = r.json().await.unwrap();
     assert_eq!(ack["refused"], 1);
     assert_eq!(ack["stored"], 0);
-    let stored: i64 = server
-        .db()
-        .query_row("SELECT count(*) FROM events WHERE seq = 1000000", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let stored: i64 =
+        server.db().query_row("SELECT count(*) FROM events WHERE seq = 1000000", [], |r| r.get(0)).unwrap();
     assert_eq!(stored, 0);
-    let refused = api.get(&format!("/api/v1/agents/{}", agent.id)).await["agent"]["refused_events"]
-        .as_u64()
-        .unwrap();
+    let refused = api.get(&format!("/api/v1/agents/{}", agent.id)).await["agent"]["refused_events"].as_u64().unwrap();
     assert_eq!(refused, 1, "refusals are counted");
 }
 
@@ -302,28 +213,17 @@ async fn presence_marks_offline_and_records_the_gap() {
     let api = server.admin().await;
     agent.start(&[]);
     let path = format!("/api/v1/agents/{}", agent.id);
-    wait_until(Duration::from_secs(10), "online", async || {
-        api.get(&path).await["agent"]["online"] == true
-    })
-    .await;
+    wait_until(Duration::from_secs(10), "online", async || api.get(&path).await["agent"]["online"] == true).await;
     let a = api.get(&path).await;
     assert!(!a["agent"]["os"].as_str().unwrap().is_empty());
     assert_eq!(a["agent"]["agent_version"], env!("CARGO_PKG_VERSION"));
     agent.kill9();
-    wait_until(Duration::from_secs(15), "offline", async || {
-        api.get(&path).await["agent"]["online"] == false
-    })
-    .await;
+    wait_until(Duration::from_secs(15), "offline", async || api.get(&path).await["agent"]["online"] == false).await;
     agent.start(&[]);
-    wait_until(
-        Duration::from_secs(10),
-        "back online with a gap",
-        async || {
-            let v = api.get(&path).await;
-            v["agent"]["online"] == true
-                && v["offline_gaps"].as_array().is_some_and(|g| g.len() == 1)
-        },
-    )
+    wait_until(Duration::from_secs(10), "back online with a gap", async || {
+        let v = api.get(&path).await;
+        v["agent"]["online"] == true && v["offline_gaps"].as_array().is_some_and(|g| g.len() == 1)
+    })
     .await;
     let list = api.get("/api/v1/agents").await;
     assert_eq!(list.as_array().unwrap().len(), 1);

@@ -17,15 +17,9 @@ pub struct SyntheticOptions {
     pub category: Category,
 }
 
-pub async fn run(
-    mut recorder: Recorder,
-    spool: Arc<Spool>,
-    opts: SyntheticOptions,
-) -> anyhow::Result<()> {
+pub async fn run(mut recorder: Recorder, spool: Arc<Spool>, opts: SyntheticOptions) -> anyhow::Result<()> {
     let s = spool.clone();
-    let mut n = tokio::task::spawn_blocking(move || s.checkpoint(CHECKPOINT))
-        .await??
-        .unwrap_or(0) as u64;
+    let mut n = tokio::task::spawn_blocking(move || s.checkpoint(CHECKPOINT)).await??.unwrap_or(0) as u64;
     let tick = Duration::from_millis(10);
     let per_tick = (opts.rate / 100).max(1);
     let mut interval = tokio::time::interval(tick);

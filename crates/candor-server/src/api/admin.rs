@@ -5,8 +5,8 @@
 use super::auth::AdminSession;
 use super::{ApiError, AppState, JsonBody, State};
 use crate::store::{
-    AccessEntry, Admin, Agent, Assignment, ConsentRecord, Department, Employee, EventQuery,
-    NewConsent, OfflineGap, Policy, Scope, StoredEvent, TokenInfo,
+    AccessEntry, Admin, Agent, Assignment, ConsentRecord, Department, Employee, EventQuery, NewConsent, OfflineGap,
+    Policy, Scope, StoredEvent, TokenInfo,
 };
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
@@ -17,16 +17,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Append to the access log; the read does not happen if logging fails.
-async fn audit(
-    state: &Arc<AppState>,
-    admin: &Admin,
-    action: &str,
-    target: String,
-) -> Result<(), ApiError> {
+async fn audit(state: &Arc<AppState>, admin: &Admin, action: &str, target: String) -> Result<(), ApiError> {
     let (actor, action) = (admin.username.clone(), action.to_string());
-    state
-        .db(move |s| s.append_access(&actor, &action, &target, now_ms()))
-        .await
+    state.db(move |s| s.append_access(&actor, &action, &target, now_ms())).await
 }
 
 pub async fn list_agents(state: State, _a: AdminSession) -> Result<Json<Vec<Agent>>, ApiError> {
@@ -50,10 +43,7 @@ pub async fn get_agent(
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no agent {id}")))?;
     let offline_gaps = state.db(move |s| s.offline_gaps(id)).await?;
-    Ok(Json(AgentDetail {
-        agent,
-        offline_gaps,
-    }))
+    Ok(Json(AgentDetail { agent, offline_gaps }))
 }
 
 #[derive(Deserialize)]
@@ -73,9 +63,7 @@ pub async fn revoke_agent(
     } else {
         r.reason.chars().take(500).collect()
     };
-    state
-        .db(move |s| s.revoke_agent(id, &reason, now_ms()))
-        .await?;
+    state.db(move |s| s.revoke_agent(id, &reason, now_ms())).await?;
     if let Ok(mut m) = state.creds.lock() {
         m.remove(&id);
     }
@@ -110,9 +98,7 @@ pub async fn assign_agent(
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no agent {id}")))?;
     let employee = r.employee_id.unwrap_or(current.employee_id);
     let department = r.department_id.unwrap_or(current.department_id);
-    state
-        .db(move |s| s.assign_agent(id, employee, department))
-        .await?;
+    state.db(move |s| s.assign_agent(id, employee, department)).await?;
     state.bump_epoch();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -130,13 +116,8 @@ pub async fn effective_policy(
     _a: AdminSession,
     Path(id): Path<u64>,
 ) -> Result<Json<EffectiveView>, ApiError> {
-    let current = state
-        .db(move |s| crate::policy::effective_for(s, id))
-        .await?;
-    let applied = state
-        .db(move |s| s.agent(id))
-        .await?
-        .and_then(|a| a.applied_policy);
+    let current = state.db(move |s| crate::policy::effective_for(s, id)).await?;
+    let applied = state.db(move |s| s.agent(id)).await?.and_then(|a| a.applied_policy);
     Ok(Json(EffectiveView { current, applied }))
 }
 
@@ -162,12 +143,10 @@ pub async fn create_token(
     _a: AdminSession,
     JsonBody(r): JsonBody<NewToken>,
 ) -> Result<Json<CreatedToken>, ApiError> {
-    let ttl = crate::enrollment::parse_duration_ms(r.expires.as_deref().unwrap_or("7d"))
-        .map_err(ApiError::bad_request)?;
+    let ttl =
+        crate::enrollment::parse_duration_ms(r.expires.as_deref().unwrap_or("7d")).map_err(ApiError::bad_request)?;
     let (url, fp) = (state.public_url.clone(), state.ca_fingerprint.clone());
-    let (token, id) = state
-        .db(move |s| crate::enrollment::create_token(s, &url, &fp, r.department_id, ttl))
-        .await?;
+    let (token, id) = state.db(move |s| crate::enrollment::create_token(s, &url, &fp, r.department_id, ttl)).await?;
     Ok(Json(CreatedToken { id, token }))
 }
 
@@ -190,11 +169,7 @@ pub struct EventsPage {
 
 fn parse_cursor(c: &str) -> Option<(i64, u64, u64)> {
     let mut it = c.split(':');
-    let v = (
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-    );
+    let v = (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?);
     it.next().is_none().then_some(v)
 }
 
@@ -203,17 +178,9 @@ pub async fn query_events(
     AdminSession(admin): AdminSession,
     Query(p): Query<EventsParams>,
 ) -> Result<Json<EventsPage>, ApiError> {
-    let category = p
-        .category
-        .as_deref()
-        .map(str::parse::<Category>)
-        .transpose()
-        .map_err(ApiError::bad_request)?;
-    let after = p
-        .cursor
-        .as_deref()
-        .map(|c| parse_cursor(c).ok_or_else(|| ApiError::bad_request("bad cursor")))
-        .transpose()?;
+    let category = p.category.as_deref().map(str::parse::<Category>).transpose().map_err(ApiError::bad_request)?;
+    let after =
+        p.cursor.as_deref().map(|c| parse_cursor(c).ok_or_else(|| ApiError::bad_request("bad cursor"))).transpose()?;
     let limit = p.limit.unwrap_or(100).clamp(1, 1000);
     let q = EventQuery {
         agent_id: p.agent,
@@ -233,27 +200,16 @@ pub async fn query_events(
     audit(&state, &admin, "events.query", target).await?;
     let events = state.db(move |s| s.events(&q)).await?;
     let next_cursor = (events.len() == limit as usize)
-        .then(|| {
-            events
-                .last()
-                .map(|e| format!("{}:{}:{}", e.ts_ms, e.agent_id, e.seq))
-        })
+        .then(|| events.last().map(|e| format!("{}:{}:{}", e.ts_ms, e.agent_id, e.seq)))
         .flatten();
-    Ok(Json(EventsPage {
-        events,
-        next_cursor,
-    }))
+    Ok(Json(EventsPage { events, next_cursor }))
 }
 
 pub async fn list_policies(state: State, _a: AdminSession) -> Result<Json<Vec<Policy>>, ApiError> {
     Ok(Json(state.db(|s| s.policies()).await?))
 }
 
-pub async fn get_policy(
-    state: State,
-    _a: AdminSession,
-    Path(id): Path<u64>,
-) -> Result<Json<Policy>, ApiError> {
+pub async fn get_policy(state: State, _a: AdminSession, Path(id): Path<u64>) -> Result<Json<Policy>, ApiError> {
     state
         .db(move |s| s.policy(id))
         .await?
@@ -277,13 +233,8 @@ pub async fn create_policy(
     _a: AdminSession,
     JsonBody(b): JsonBody<PolicyBody>,
 ) -> Result<Json<Created>, ApiError> {
-    let name = b
-        .name
-        .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("a policy needs a name"))?;
-    let id = state
-        .db(move |s| s.create_policy(name.trim(), &b.doc))
-        .await?;
+    let name = b.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| ApiError::bad_request("a policy needs a name"))?;
+    let id = state.db(move |s| s.create_policy(name.trim(), &b.doc)).await?;
     Ok(Json(Created { id }))
 }
 
@@ -298,26 +249,17 @@ pub async fn update_policy(
     Path(id): Path<u64>,
     JsonBody(b): JsonBody<PolicyBody>,
 ) -> Result<Json<Revision>, ApiError> {
-    let revision = state
-        .db(move |s| s.update_policy(id, b.name.as_deref(), &b.doc))
-        .await?;
+    let revision = state.db(move |s| s.update_policy(id, b.name.as_deref(), &b.doc)).await?;
     state.bump_epoch();
     Ok(Json(Revision { revision }))
 }
 
-pub async fn delete_policy(
-    state: State,
-    _a: AdminSession,
-    Path(id): Path<u64>,
-) -> Result<StatusCode, ApiError> {
+pub async fn delete_policy(state: State, _a: AdminSession, Path(id): Path<u64>) -> Result<StatusCode, ApiError> {
     state.db(move |s| s.delete_policy(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list_assignments(
-    state: State,
-    _a: AdminSession,
-) -> Result<Json<Vec<Assignment>>, ApiError> {
+pub async fn list_assignments(state: State, _a: AdminSession) -> Result<Json<Vec<Assignment>>, ApiError> {
     Ok(Json(state.db(|s| s.assignments()).await?))
 }
 
@@ -334,9 +276,7 @@ pub async fn assign_policy(
     _a: AdminSession,
     JsonBody(b): JsonBody<AssignBody>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .db(move |s| s.assign_policy(b.scope, b.target, b.policy_id))
-        .await?;
+    state.db(move |s| s.assign_policy(b.scope, b.target, b.policy_id)).await?;
     state.bump_epoch();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -353,9 +293,7 @@ pub async fn unassign_policy(
     _a: AdminSession,
     Query(p): Query<UnassignParams>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .db(move |s| s.unassign_policy(p.scope, p.target))
-        .await?;
+    state.db(move |s| s.unassign_policy(p.scope, p.target)).await?;
     state.bump_epoch();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -370,9 +308,7 @@ pub async fn list_consents(
     AdminSession(admin): AdminSession,
     Query(p): Query<ConsentParams>,
 ) -> Result<Json<Vec<ConsentRecord>>, ApiError> {
-    let target = p
-        .employee_id
-        .map_or("consents:*".into(), |e| format!("consents:employee:{e}"));
+    let target = p.employee_id.map_or("consents:*".into(), |e| format!("consents:employee:{e}"));
     audit(&state, &admin, "consents.view", target).await?;
     Ok(Json(state.db(move |s| s.consents(p.employee_id)).await?))
 }
@@ -394,9 +330,7 @@ pub async fn record_consent(
 ) -> Result<Json<Created>, ApiError> {
     let category: Category = b.category.parse().map_err(ApiError::bad_request)?;
     if category == Category::System {
-        return Err(ApiError::bad_request(
-            "the system category needs no consent",
-        ));
+        return Err(ApiError::bad_request("the system category needs no consent"));
     }
     let method = b.method.unwrap_or_else(|| "api".into());
     if !["api", "portal", "paper"].contains(&method.as_str()) {
@@ -415,10 +349,7 @@ pub async fn record_consent(
     Ok(Json(Created { id }))
 }
 
-pub async fn list_departments(
-    state: State,
-    _a: AdminSession,
-) -> Result<Json<Vec<Department>>, ApiError> {
+pub async fn list_departments(state: State, _a: AdminSession) -> Result<Json<Vec<Department>>, ApiError> {
     Ok(Json(state.db(|s| s.departments()).await?))
 }
 
@@ -433,16 +364,11 @@ pub async fn create_department(
     _a: AdminSession,
     JsonBody(b): JsonBody<DepartmentBody>,
 ) -> Result<Json<Created>, ApiError> {
-    let id = state
-        .db(move |s| s.create_department(&b.name, b.parent_id))
-        .await?;
+    let id = state.db(move |s| s.create_department(&b.name, b.parent_id)).await?;
     Ok(Json(Created { id }))
 }
 
-pub async fn list_employees(
-    state: State,
-    _a: AdminSession,
-) -> Result<Json<Vec<Employee>>, ApiError> {
+pub async fn list_employees(state: State, _a: AdminSession) -> Result<Json<Vec<Employee>>, ApiError> {
     Ok(Json(state.db(|s| s.employees()).await?))
 }
 
@@ -458,9 +384,7 @@ pub async fn create_employee(
     _a: AdminSession,
     JsonBody(b): JsonBody<EmployeeBody>,
 ) -> Result<Json<Created>, ApiError> {
-    let id = state
-        .db(move |s| s.create_employee(&b.name, b.username.as_deref(), b.department_id))
-        .await?;
+    let id = state.db(move |s| s.create_employee(&b.name, b.username.as_deref(), b.department_id)).await?;
     state.bump_epoch();
     Ok(Json(Created { id }))
 }
@@ -477,7 +401,5 @@ pub async fn access_log(
     Query(p): Query<AccessParams>,
 ) -> Result<Json<Vec<AccessEntry>>, ApiError> {
     let limit = p.limit.unwrap_or(100).clamp(1, 1000);
-    Ok(Json(
-        state.db(move |s| s.access_log(limit, p.before)).await?,
-    ))
+    Ok(Json(state.db(move |s| s.access_log(limit, p.before)).await?))
 }

@@ -25,10 +25,7 @@ pub struct AgentAuth(pub u64);
 impl FromRequestParts<Arc<AppState>> for AgentAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
         let value = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -64,33 +61,19 @@ impl FromRequestParts<Arc<AppState>> for AgentAuth {
 }
 
 pub async fn ca_pem(state: State) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/x-pem-file")],
-        state.ca_pem.clone(),
-    )
+    ([(header::CONTENT_TYPE, "application/x-pem-file")], state.ca_pem.clone())
 }
 
-pub async fn enroll(
-    state: State,
-    JsonBody(req): JsonBody<EnrollRequest>,
-) -> Result<Json<EnrollResponse>, ApiError> {
-    let resp = state
-        .db(move |s| crate::enrollment::enroll(s, &req))
-        .await
-        .map_err(|e| {
-            // Say plainly why a token is refused.
-            let status = match e.status {
-                StatusCode::NOT_FOUND => StatusCode::UNAUTHORIZED,
-                StatusCode::CONFLICT => StatusCode::FORBIDDEN,
-                s => s,
-            };
-            ApiError::new(
-                status,
-                e.message
-                    .trim_start_matches("not found: ")
-                    .trim_start_matches("conflict: "),
-            )
-        })?;
+pub async fn enroll(state: State, JsonBody(req): JsonBody<EnrollRequest>) -> Result<Json<EnrollResponse>, ApiError> {
+    let resp = state.db(move |s| crate::enrollment::enroll(s, &req)).await.map_err(|e| {
+        // Say plainly why a token is refused.
+        let status = match e.status {
+            StatusCode::NOT_FOUND => StatusCode::UNAUTHORIZED,
+            StatusCode::CONFLICT => StatusCode::FORBIDDEN,
+            s => s,
+        };
+        ApiError::new(status, e.message.trim_start_matches("not found: ").trim_start_matches("conflict: "))
+    })?;
     tracing::info!(agent_id = resp.agent_id, "agent enrolled");
     Ok(Json(resp))
 }
@@ -98,19 +81,12 @@ pub async fn enroll(
 /// Categories this agent may send now; cached until the policy epoch moves.
 async fn allowed(state: &Arc<AppState>, agent_id: u64) -> Result<CategorySet, ApiError> {
     let epoch = *state.epoch.borrow();
-    if let Some((e, set)) = state
-        .allowed
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&agent_id).copied())
-    {
+    if let Some((e, set)) = state.allowed.lock().ok().and_then(|m| m.get(&agent_id).copied()) {
         if e == epoch {
             return Ok(set);
         }
     }
-    let eff = state
-        .db(move |s| crate::policy::effective_for(s, agent_id))
-        .await?;
+    let eff = state.db(move |s| crate::policy::effective_for(s, agent_id)).await?;
     if let Ok(mut m) = state.allowed.lock() {
         m.insert(agent_id, (epoch, eff.allowed));
     }
@@ -122,8 +98,7 @@ pub async fn ingest(
     AgentAuth(agent_id): AgentAuth,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IngestAck>, ApiError> {
-    let body =
-        body.map_err(|e| ApiError::new(e.status(), format!("batch body: {}", e.body_text())))?;
+    let body = body.map_err(|e| ApiError::new(e.status(), format!("batch body: {}", e.body_text())))?;
     let limits = state.config.ingest.limits();
     let decoded = batch::decode(&body, &limits).map_err(|e| {
         let status = match e {
@@ -141,34 +116,13 @@ pub async fn ingest(
         )));
     }
     let allowed = allowed(&state, agent_id).await?;
-    let (events, refused): (Vec<_>, Vec<_>) = decoded
-        .events
-        .into_iter()
-        .partition(|e| allowed.contains(e.category));
+    let (events, refused): (Vec<_>, Vec<_>) = decoded.events.into_iter().partition(|e| allowed.contains(e.category));
     if !refused.is_empty() {
-        tracing::warn!(
-            agent_id,
-            refused = refused.len(),
-            "refused events of categories not allowed for this agent"
-        );
+        tracing::warn!(agent_id, refused = refused.len(), "refused events of categories not allowed for this agent");
     }
-    let item = IngestItem {
-        agent_id,
-        floor: decoded.floor,
-        events,
-        refused: refused.iter().map(|e| e.seq).collect(),
-    };
-    let o = state
-        .writer
-        .submit(item)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(Json(IngestAck {
-        acked: o.acked,
-        stored: o.stored,
-        duplicates: o.duplicates,
-        refused: o.refused,
-    }))
+    let item = IngestItem { agent_id, floor: decoded.floor, events, refused: refused.iter().map(|e| e.seq).collect() };
+    let o = state.writer.submit(item).await.map_err(ApiError::internal)?;
+    Ok(Json(IngestAck { acked: o.acked, stored: o.stored, duplicates: o.duplicates, refused: o.refused }))
 }
 
 pub async fn heartbeat(
@@ -182,9 +136,7 @@ pub async fn heartbeat(
     hb.users.truncate(64);
     hb.addresses.truncate(64);
     hb.notices.truncate(32);
-    let users_changed = state
-        .db(move |s| s.heartbeat(agent_id, &hb, now_ms(), offline_after))
-        .await?;
+    let users_changed = state.db(move |s| s.heartbeat(agent_id, &hb, now_ms(), offline_after)).await?;
     if users_changed {
         state.bump_epoch();
     }
@@ -204,18 +156,12 @@ pub async fn policy(
     AgentAuth(agent_id): AgentAuth,
     Query(q): Query<PolicyPoll>,
 ) -> Result<Response, ApiError> {
-    let wait = Duration::from_secs(
-        q.wait
-            .unwrap_or(0)
-            .min(state.config.presence.policy_poll_secs),
-    );
+    let wait = Duration::from_secs(q.wait.unwrap_or(0).min(state.config.presence.policy_poll_secs));
     let deadline = tokio::time::Instant::now() + wait;
     let mut epochs = state.epoch.subscribe();
     loop {
         epochs.mark_unchanged();
-        let eff: EffectivePolicy = state
-            .db(move |s| crate::policy::effective_for(s, agent_id))
-            .await?;
+        let eff: EffectivePolicy = state.db(move |s| crate::policy::effective_for(s, agent_id)).await?;
         if q.etag.as_deref() != Some(eff.etag.as_str()) {
             return Ok(Json(eff).into_response());
         }

@@ -26,13 +26,7 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    PasswordHash::new(hash).map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)
 }
 
 /// A readable one-time password (no look-alike characters).
@@ -40,20 +34,14 @@ pub fn generate_password() -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
-    (0..16)
-        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
-        .collect()
+    (0..16).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect()
 }
 
 /// The admin behind a request's session.
 pub struct AdminSession(pub Admin);
 
 fn session_token(parts: &Parts) -> Option<String> {
-    if let Some(v) = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(v) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         return v.strip_prefix("Bearer ").map(str::to_string);
     }
     parts
@@ -62,21 +50,13 @@ fn session_token(parts: &Parts) -> Option<String> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|kv| {
-            kv.trim()
-                .strip_prefix(COOKIE)
-                .and_then(|r| r.strip_prefix('='))
-                .map(str::to_string)
-        })
+        .find_map(|kv| kv.trim().strip_prefix(COOKIE).and_then(|r| r.strip_prefix('=')).map(str::to_string))
 }
 
 impl FromRequestParts<Arc<AppState>> for AdminSession {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
         let token = session_token(parts).ok_or_else(|| ApiError::unauthorized("log in first"))?;
         let hash = sha256_hex(token.as_bytes());
         state
@@ -104,9 +84,7 @@ pub async fn login(state: State, JsonBody(req): JsonBody<Login>) -> Result<Respo
     if req.username.len() > 128 || req.password.len() > 1024 {
         return Err(ApiError::bad_request("username or password too long"));
     }
-    let found = state
-        .db(move |s| s.admin_password_hash(&req.username))
-        .await?;
+    let found = state.db(move |s| s.admin_password_hash(&req.username)).await?;
     let password = req.password;
     let admin = tokio::task::spawn_blocking(move || match found {
         Some((admin, hash)) if verify_password(&password, &hash) => Some(admin),
@@ -122,19 +100,9 @@ pub async fn login(state: State, JsonBody(req): JsonBody<Login>) -> Result<Respo
     let token = crate::enrollment::random_secret();
     let expires_ms = now_ms() + state.config.auth.session_hours as i64 * 3_600_000;
     let (hash, id) = (sha256_hex(token.as_bytes()), admin.id);
-    state
-        .db(move |s| s.create_session(id, &hash, expires_ms))
-        .await?;
+    state.db(move |s| s.create_session(id, &hash, expires_ms)).await?;
     let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict");
-    Ok((
-        [(header::SET_COOKIE, cookie)],
-        Json(LoginOk {
-            token,
-            expires_ms,
-            admin,
-        }),
-    )
-        .into_response())
+    Ok(([(header::SET_COOKIE, cookie)], Json(LoginOk { token, expires_ms, admin })).into_response())
 }
 
 pub async fn logout(state: State, parts: Parts) -> Result<Response, ApiError> {

@@ -60,10 +60,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-        }
+        ApiError { status, message: message.into() }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, m)
@@ -96,13 +93,7 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(candor_proto::api::ApiError {
-                error: self.message,
-            }),
-        )
-            .into_response()
+        (self.status, Json(candor_proto::api::ApiError { error: self.message })).into_response()
     }
 }
 
@@ -127,10 +118,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(|| async { Html(CONSOLE) }))
         .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/api/openapi.json",
-            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
-        )
+        .route("/api/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .route("/api/v1/ca.pem", get(agent::ca_pem))
         // Agents.
         .route("/api/v1/enroll", post(agent::enroll))
@@ -145,45 +133,54 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/agents/{id}", get(admin::get_agent))
         .route("/api/v1/agents/{id}/revoke", post(admin::revoke_agent))
         .route("/api/v1/agents/{id}/assignment", put(admin::assign_agent))
-        .route(
-            "/api/v1/agents/{id}/effective-policy",
-            get(admin::effective_policy),
-        )
-        .route(
-            "/api/v1/tokens",
-            get(admin::list_tokens).post(admin::create_token),
-        )
+        .route("/api/v1/agents/{id}/effective-policy", get(admin::effective_policy))
+        .route("/api/v1/tokens", get(admin::list_tokens).post(admin::create_token))
         .route("/api/v1/events", get(admin::query_events))
-        .route(
-            "/api/v1/policies",
-            get(admin::list_policies).post(admin::create_policy),
-        )
-        .route(
-            "/api/v1/policies/{id}",
-            get(admin::get_policy)
-                .put(admin::update_policy)
-                .delete(admin::delete_policy),
-        )
+        .route("/api/v1/policies", get(admin::list_policies).post(admin::create_policy))
+        .route("/api/v1/policies/{id}", get(admin::get_policy).put(admin::update_policy).delete(admin::delete_policy))
         .route(
             "/api/v1/assignments",
-            get(admin::list_assignments)
-                .put(admin::assign_policy)
-                .delete(admin::unassign_policy),
+            get(admin::list_assignments).put(admin::assign_policy).delete(admin::unassign_policy),
         )
-        .route(
-            "/api/v1/consents",
-            get(admin::list_consents).post(admin::record_consent),
-        )
-        .route(
-            "/api/v1/departments",
-            get(admin::list_departments).post(admin::create_department),
-        )
-        .route(
-            "/api/v1/employees",
-            get(admin::list_employees).post(admin::create_employee),
-        )
+        .route("/api/v1/consents", get(admin::list_consents).post(admin::record_consent))
+        .route("/api/v1/departments", get(admin::list_departments).post(admin::create_department))
+        .route("/api/v1/employees", get(admin::list_employees).post(admin::create_employee))
         .route("/api/v1/access-log", get(admin::access_log))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every route the router serves is in the OpenAPI document with the same
+    /// methods, and the document names no route that does not exist.
+    #[test]
+    fn openapi_matches_router() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+        let src = include_str!("mod.rs");
+        let start = src.find("pub fn router").unwrap();
+        let end = start + src[start..].find(".fallback(").unwrap();
+        let wiring: String = src[start..end].chars().filter(|c| !c.is_whitespace()).collect();
+        let routes: std::collections::BTreeMap<String, String> = wiring
+            .split(".route(\"")
+            .skip(1)
+            .map(|r| {
+                let (path, rest) = r.split_once('"').unwrap();
+                (path.to_string(), rest.to_string())
+            })
+            .filter(|(p, _)| p != "/")
+            .collect();
+        let documented = doc["paths"].as_object().unwrap();
+        assert_eq!(documented.keys().collect::<Vec<_>>(), routes.keys().collect::<Vec<_>>());
+        for (path, ops) in documented {
+            for method in ops.as_object().unwrap().keys() {
+                let handler_call = format!("{method}(");
+                assert!(routes[path].contains(&handler_call), "{method} {path} documented but not routed");
+            }
+            let routed_methods =
+                ["get(", "post(", "put(", "delete("].iter().filter(|m| routes[path].contains(*m)).count();
+            assert_eq!(routed_methods, ops.as_object().unwrap().len(), "{path}: methods differ");
+        }
+    }
 }

@@ -26,11 +26,7 @@ mod tests {
     fn contiguous_only() {
         assert_eq!(advance(0, 1, &[1, 2, 3]), 3);
         assert_eq!(advance(0, 1, &[2, 3]), 0, "seq 1 missing");
-        assert_eq!(
-            advance(5, 1, &[3, 4, 5, 6, 8]),
-            6,
-            "duplicates pass, gap stops"
-        );
+        assert_eq!(advance(5, 1, &[3, 4, 5, 6, 8]), 6, "duplicates pass, gap stops");
         assert_eq!(advance(0, 10, &[10, 11]), 11, "spool dropped 1..9");
         assert_eq!(advance(20, 10, &[]), 20, "floor never lowers");
     }

@@ -26,11 +26,7 @@ impl FolderBlobStore {
     }
 
     fn path(&self, key: &str) -> std::io::Result<PathBuf> {
-        if key.len() != 64
-            || !key
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        {
+        if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "blob key must be 64 lowercase hex digits",
@@ -64,10 +60,7 @@ impl BlobStore for FolderBlobStore {
             Err(e) => return Err(e),
         };
         if sha256_hex(&data) != key {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("blob {key} is corrupt"),
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("blob {key} is corrupt")));
         }
         Ok(Some(data))
     }
@@ -84,10 +77,7 @@ impl BlobStore for FolderBlobStore {
 fn tempfile_in(dir: &std::path::Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     let name = format!(".tmp-{}-{}", std::process::id(), rand::random::<u64>());
     let path = dir.join(name);
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
+    let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
     Ok((path, f))
 }
 
@@ -103,10 +93,7 @@ mod tests {
         assert_eq!(s.put(b"hello").unwrap(), k);
         assert_eq!(s.get(&k).unwrap().unwrap(), b"hello");
         std::fs::write(s.path(&k).unwrap(), b"jello").unwrap();
-        assert_eq!(
-            s.get(&k).unwrap_err().kind(),
-            std::io::ErrorKind::InvalidData
-        );
+        assert_eq!(s.get(&k).unwrap_err().kind(), std::io::ErrorKind::InvalidData);
         assert!(s.get("../../etc/passwd").is_err());
         assert!(s.delete(&k).unwrap());
         assert_eq!(s.get(&k).unwrap(), None);

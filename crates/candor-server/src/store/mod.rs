@@ -232,20 +232,10 @@ pub trait Store: Send + Sync + 'static {
     fn create_department(&self, name: &str, parent_id: Option<u64>) -> Result<u64>;
     fn department_by_name(&self, name: &str) -> Result<Option<Department>>;
     fn employees(&self) -> Result<Vec<Employee>>;
-    fn create_employee(
-        &self,
-        name: &str,
-        username: Option<&str>,
-        department_id: Option<u64>,
-    ) -> Result<u64>;
+    fn create_employee(&self, name: &str, username: Option<&str>, department_id: Option<u64>) -> Result<u64>;
 
     // Enrollment and agents.
-    fn create_token(
-        &self,
-        secret_hash: &str,
-        department_id: Option<u64>,
-        expires_ms: i64,
-    ) -> Result<u64>;
+    fn create_token(&self, secret_hash: &str, department_id: Option<u64>, expires_ms: i64) -> Result<u64>;
     fn tokens(&self) -> Result<Vec<TokenInfo>>;
     /// Consume a token and create the agent atomically. Errors say why a token
     /// is refused (unknown, used, expired).
@@ -262,12 +252,7 @@ pub trait Store: Send + Sync + 'static {
     fn agents(&self) -> Result<Vec<Agent>>;
     fn agent(&self, agent_id: u64) -> Result<Option<Agent>>;
     fn revoke_agent(&self, agent_id: u64, reason: &str, now_ms: i64) -> Result<()>;
-    fn assign_agent(
-        &self,
-        agent_id: u64,
-        employee_id: Option<u64>,
-        department_id: Option<u64>,
-    ) -> Result<()>;
+    fn assign_agent(&self, agent_id: u64, employee_id: Option<u64>, department_id: Option<u64>) -> Result<()>;
     /// Record a heartbeat; returns true if the agent's logged-in users changed.
     fn heartbeat(
         &self,

@@ -10,6 +10,7 @@ use candor_proto::policy::{Collect, PolicyDoc};
 use candor_proto::{now_ms, Category, Event, Payload};
 use candor_server::config::ServerConfig;
 use candor_server::store::{NewConsent, Scope};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 #[derive(clap::Args)]
@@ -33,10 +34,7 @@ fn event(seq: u64, t0: i64) -> Event {
         category: Category::Activity,
         payload: Payload::Synthetic {
             n: seq,
-            note: Some(format!(
-                "code — main.rs — candor — Visual Studio Code #{}",
-                seq % 97
-            )),
+            note: Some(format!("code — main.rs — candor — Visual Studio Code #{}", seq % 97)),
         }
         .to_json(),
     }
@@ -55,31 +53,17 @@ pub async fn run(b: IngestBench) -> anyhow::Result<()> {
     let url = format!("https://127.0.0.1:{}/api/v1/ingest", server.addr.port());
 
     // Agents with a policy and consent for `activity`, as in production.
-    let policy = store.create_policy(
-        "bench",
-        &PolicyDoc {
-            collect: Collect {
-                activity: true,
-                ..Default::default()
-            },
-        },
-    )?;
+    let policy =
+        store.create_policy("bench", &PolicyDoc { collect: Collect { activity: true, ..Default::default() } })?;
     store.assign_policy(Scope::Global, 0, policy)?;
     let per_agent = b.events / b.agents;
     let t0 = now_ms();
     let mut agents = Vec::new();
     for i in 0..b.agents {
         let fp = server.ca_fingerprint.as_str();
-        let (token, _) = candor_server::enrollment::create_token(
-            store.as_ref(),
-            "https://127.0.0.1",
-            fp,
-            None,
-            60_000,
-        )?;
-        let secret = candor_proto::token::EnrollToken::decode(&token)
-            .map_err(anyhow::Error::msg)?
-            .secret;
+        let (token, _) =
+            candor_server::enrollment::create_token(store.as_ref(), "https://127.0.0.1", fp, None, 60_000)?;
+        let secret = candor_proto::token::EnrollToken::decode(&token).map_err(anyhow::Error::msg)?.secret;
         let resp = candor_server::enrollment::enroll(
             store.as_ref(),
             &candor_proto::api::EnrollRequest {
@@ -102,17 +86,8 @@ pub async fn run(b: IngestBench) -> anyhow::Result<()> {
         let batches: Vec<Vec<u8>> = (0..per_agent)
             .step_by(b.batch as usize)
             .map(|start| {
-                let events: Vec<Event> = (start + 1..=(start + b.batch).min(per_agent))
-                    .map(|s| event(s, t0))
-                    .collect();
-                batch::encode(
-                    &Batch {
-                        agent_id: resp.agent_id,
-                        floor: start + 1,
-                        events,
-                    },
-                    3,
-                )
+                let events: Vec<Event> = (start + 1..=(start + b.batch).min(per_agent)).map(|s| event(s, t0)).collect();
+                batch::encode(&Batch { agent_id: resp.agent_id, floor: start + 1, events }, 3)
             })
             .collect();
         agents.push((format!("Bearer {}.{}", resp.agent_id, resp.secret), batches));
@@ -122,7 +97,11 @@ pub async fn run(b: IngestBench) -> anyhow::Result<()> {
     let total = per_agent * b.agents;
     println!(
         "ingest bench: {} agents × {} events, batches of {}, {:.1} MiB compressed on the wire ({:.0} B/event)",
-        b.agents, per_agent, b.batch, wire as f64 / 1048576.0, wire as f64 / total as f64
+        b.agents,
+        per_agent,
+        b.batch,
+        wire as f64 / 1048576.0,
+        wire as f64 / total as f64
     );
 
     let client = candor_agent::net::pinned_client(&server.ca_fingerprint)?;
@@ -149,42 +128,41 @@ pub async fn run(b: IngestBench) -> anyhow::Result<()> {
     }
     let e2e = started.elapsed().as_secs_f64();
     let stored: u64 = store.agents()?.iter().map(|a| a.acked_seq).sum();
-    anyhow::ensure!(
-        stored == total,
-        "server acknowledged {stored} of {total} events"
-    );
+    anyhow::ensure!(stored == total, "server acknowledged {stored} of {total} events");
+    let ws = server.state.writer.stats();
+    let commits = ws.commits.load(Relaxed).max(1);
+    let busy = ws.busy_ns.load(Relaxed) as f64 / 1e9;
     server.shutdown().await;
 
-    let bare = bare_sqlite(
-        &dir.path().join("bare.db"),
-        b.agents,
-        per_agent,
-        b.batch,
-        t0,
-    )?;
     let e2e_rate = total as f64 / e2e;
-    let bare_rate = total as f64 / bare;
-    println!("candor end-to-end (HTTPS + zstd + decode + validate + consent check + dedupe + durable ack): {e2e_rate:>10.0} events/s");
-    println!("bare SQLite batched insert of the same rows (same schema, WAL, synchronous=FULL):          {bare_rate:>10.0} events/s");
-    println!("ratio candor / bare SQLite: {:.2}", e2e_rate / bare_rate);
+    let per_batch = total as f64 / bare_sqlite(&dir.path().join("bare1.db"), b.agents, per_agent, b.batch, t0)?;
+    let grouped_tx = (total / commits).max(1);
+    let grouped = total as f64 / bare_sqlite(&dir.path().join("bare2.db"), b.agents, per_agent, grouped_tx, t0)?;
+    println!("candor end-to-end (HTTPS + zstd + decode + validate + consent + dedupe + durable ack): {e2e_rate:>9.0} events/s");
+    println!(
+        "  ingest writer: {commits} commits ({:.0} events each); inside SQLite {:.0}% of wall time",
+        total as f64 / commits as f64,
+        busy / e2e * 100.0
+    );
+    println!(
+        "bare SQLite, same rows, schema and pragmas, {:>6} rows per transaction: {per_batch:>9.0} events/s",
+        b.batch
+    );
+    println!(
+        "bare SQLite, same rows, schema and pragmas, {grouped_tx:>6} rows per transaction: {grouped:>9.0} events/s"
+    );
+    println!("ratio candor / bare SQLite at the agents' batch size:       {:.2}", e2e_rate / per_batch);
+    println!("ratio candor / bare SQLite at candor's grouped commit size: {:.2}", e2e_rate / grouped);
     Ok(())
 }
 
 /// Seconds for bare SQLite to insert the same rows.
-fn bare_sqlite(
-    path: &std::path::Path,
-    agents: u64,
-    per_agent: u64,
-    batch: u64,
-    t0: i64,
-) -> anyhow::Result<f64> {
+fn bare_sqlite(path: &std::path::Path, agents: u64, per_agent: u64, batch: u64, t0: i64) -> anyhow::Result<f64> {
     let mut conn = rusqlite::Connection::open(path)?;
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")?;
     conn.execute_batch(candor_server::store::sqlite::MIGRATIONS[0])?;
     // Rows built beforehand, as the server has them decoded before inserting.
-    let rows: Vec<(u64, Event)> = (1..=agents)
-        .flat_map(|a| (1..=per_agent).map(move |s| (a, event(s, t0))))
-        .collect();
+    let rows: Vec<(u64, Event)> = (1..=agents).flat_map(|a| (1..=per_agent).map(move |s| (a, event(s, t0)))).collect();
     let started = Instant::now();
     for chunk in rows.chunks(batch as usize) {
         let tx = conn.transaction()?;

@@ -10,21 +10,14 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_candor");
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Poll `f` every 100 ms until it returns true; panic with `what` after `timeout`.
 pub async fn wait_until(timeout: Duration, what: &str, mut f: impl AsyncFnMut() -> bool) {
     let start = Instant::now();
     while !f().await {
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for: {what}"
-        );
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -51,13 +44,7 @@ impl Server {
             ),
         )
         .unwrap();
-        let mut s = Server {
-            dir: dir.to_owned(),
-            port,
-            url,
-            child: None,
-            starts: 0,
-        };
+        let mut s = Server { dir: dir.to_owned(), port, url, child: None, starts: 0 };
         s.restart().await;
         s
     }
@@ -69,30 +56,16 @@ impl Server {
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "server already running");
         self.starts += 1;
-        let out =
-            std::fs::File::create(self.dir.join(format!("server-{}.out", self.starts))).unwrap();
-        let err =
-            std::fs::File::create(self.dir.join(format!("server-{}.err", self.starts))).unwrap();
-        let child = Command::new(BIN)
-            .args(["server", "--config"])
-            .arg(self.config())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap();
+        let out = std::fs::File::create(self.dir.join(format!("server-{}.out", self.starts))).unwrap();
+        let err = std::fs::File::create(self.dir.join(format!("server-{}.err", self.starts))).unwrap();
+        let child =
+            Command::new(BIN).args(["server", "--config"]).arg(self.config()).stdout(out).stderr(err).spawn().unwrap();
         self.child = Some(child);
         let _ = rustls::crypto::ring::default_provider().install_default();
         let health = format!("{}/healthz", self.url);
-        let client = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .build()
-            .unwrap();
+        let client = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
         wait_until(Duration::from_secs(20), "server health", async || {
-            client
-                .get(&health)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
+            client.get(&health).send().await.is_ok_and(|r| r.status().is_success())
         })
         .await;
     }
@@ -100,10 +73,7 @@ impl Server {
     /// The first admin password printed at first start.
     pub fn admin_password(&self) -> String {
         let out = std::fs::read_to_string(self.dir.join("server-1.out")).unwrap();
-        let line = out
-            .lines()
-            .find(|l| l.starts_with("First admin login:"))
-            .expect("first admin line");
+        let line = out.lines().find(|l| l.starts_with("First admin login:")).expect("first admin line");
         line.split_whitespace().nth(5).unwrap().to_string()
     }
 
@@ -116,25 +86,14 @@ impl Server {
 
     pub fn ca_fingerprint(&self) -> String {
         let out = std::fs::read_to_string(self.dir.join("server-1.out")).unwrap();
-        out.lines()
-            .find_map(|l| l.strip_prefix("CA fingerprint (SHA-256): "))
-            .unwrap()
-            .to_string()
+        out.lines().find_map(|l| l.strip_prefix("CA fingerprint (SHA-256): ")).unwrap().to_string()
     }
 
     /// `candor token create` against this server's data directory.
     pub fn token(&self, args: &[&str]) -> String {
-        let out = Command::new(BIN)
-            .args(["token", "create", "--config"])
-            .arg(self.config())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "token create: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out =
+            Command::new(BIN).args(["token", "create", "--config"]).arg(self.config()).args(args).output().unwrap();
+        assert!(out.status.success(), "token create: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
@@ -161,13 +120,7 @@ impl Server {
     }
 
     pub async fn admin(&self) -> AdminApi {
-        AdminApi::login(
-            &self.url,
-            &self.ca_fingerprint(),
-            "admin",
-            &self.admin_password(),
-        )
-        .await
+        AdminApi::login(&self.url, &self.ca_fingerprint(), "admin", &self.admin_password()).await
     }
 }
 
@@ -190,38 +143,19 @@ impl Agent {
     pub fn enroll(server: &Server, name: &str, agent_toml: &str) -> Agent {
         let state_dir = server.dir.join(name);
         let config = server.dir.join(format!("{name}.toml"));
-        std::fs::write(
-            &config,
-            format!("state_dir = \"{}\"\n{agent_toml}", state_dir.display()),
-        )
-        .unwrap();
+        std::fs::write(&config, format!("state_dir = \"{}\"\n{agent_toml}", state_dir.display())).unwrap();
         let token = server.token(&[]);
-        let out = Command::new(BIN)
-            .args(["agent", "enroll", &token, "--config"])
-            .arg(&config)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "enroll: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = Command::new(BIN).args(["agent", "enroll", &token, "--config"]).arg(&config).output().unwrap();
+        assert!(out.status.success(), "enroll: {}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8(out.stdout).unwrap();
         let id = text.split_whitespace().nth(3).unwrap().parse().unwrap();
-        Agent {
-            state_dir,
-            id,
-            config,
-            child: None,
-            runs: 0,
-        }
+        Agent { state_dir, id, config, child: None, runs: 0 }
     }
 
     pub fn start(&mut self, extra_args: &[&str]) {
         assert!(self.child.is_none(), "agent already running");
         self.runs += 1;
-        let err =
-            std::fs::File::create(self.state_dir.join(format!("agent-{}.err", self.runs))).unwrap();
+        let err = std::fs::File::create(self.state_dir.join(format!("agent-{}.err", self.runs))).unwrap();
         self.child = Some(
             Command::new(BIN)
                 .args(["agent", "run", "--config"])
@@ -236,10 +170,7 @@ impl Agent {
 
     pub fn log(&self) -> String {
         (1..=self.runs)
-            .map(|i| {
-                std::fs::read_to_string(self.state_dir.join(format!("agent-{i}.err")))
-                    .unwrap_or_default()
-            })
+            .map(|i| std::fs::read_to_string(self.state_dir.join(format!("agent-{i}.err"))).unwrap_or_default())
             .collect()
     }
 
@@ -260,10 +191,7 @@ impl Agent {
 
     /// Whether the process has exited, with its success.
     pub fn exited(&mut self) -> Option<bool> {
-        self.child
-            .as_mut()
-            .and_then(|c| c.try_wait().unwrap())
-            .map(|s| s.success())
+        self.child.as_mut().and_then(|c| c.try_wait().unwrap()).map(|s| s.success())
     }
 }
 
@@ -292,23 +220,11 @@ impl AdminApi {
             .json()
             .await
             .unwrap();
-        AdminApi {
-            client,
-            url: url.to_string(),
-            token: r["token"].as_str().expect("login token").to_string(),
-        }
+        AdminApi { client, url: url.to_string(), token: r["token"].as_str().expect("login token").to_string() }
     }
 
-    pub async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(&self.token);
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.url)).bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -339,36 +255,15 @@ impl AdminApi {
     /// An employee assigned to `agent`, a global policy collecting
     /// `categories`, and (if `consent`) consent to each.
     pub async fn setup_collection(&self, agent: u64, categories: &[&str], consent: bool) -> u64 {
-        let emp = self
-            .post(
-                "/api/v1/employees",
-                json!({"name": "张三", "username": "zhangsan"}),
-            )
-            .await["id"]
+        let emp = self.post("/api/v1/employees", json!({"name": "张三", "username": "zhangsan"})).await["id"]
             .as_u64()
             .unwrap();
-        self.put(
-            &format!("/api/v1/agents/{agent}/assignment"),
-            json!({"employee_id": emp}),
-        )
-        .await;
-        let collect: serde_json::Map<String, Value> = categories
-            .iter()
-            .map(|c| (c.to_string(), json!(true)))
-            .collect();
-        let policy = self
-            .post(
-                "/api/v1/policies",
-                json!({"name": "default", "doc": {"collect": collect}}),
-            )
-            .await["id"]
+        self.put(&format!("/api/v1/agents/{agent}/assignment"), json!({"employee_id": emp})).await;
+        let collect: serde_json::Map<String, Value> = categories.iter().map(|c| (c.to_string(), json!(true))).collect();
+        let policy = self.post("/api/v1/policies", json!({"name": "default", "doc": {"collect": collect}})).await["id"]
             .as_u64()
             .unwrap();
-        self.put(
-            "/api/v1/assignments",
-            json!({"scope": "global", "policy_id": policy}),
-        )
-        .await;
+        self.put("/api/v1/assignments", json!({"scope": "global", "policy_id": policy})).await;
         if consent {
             for c in categories {
                 self.consent(emp, c, true).await;
@@ -378,25 +273,15 @@ impl AdminApi {
     }
 
     pub async fn consent(&self, employee: u64, category: &str, granted: bool) {
-        self.post(
-            "/api/v1/consents",
-            json!({"employee_id": employee, "category": category, "granted": granted}),
-        )
-        .await;
+        self.post("/api/v1/consents", json!({"employee_id": employee, "category": category, "granted": granted})).await;
     }
 
     /// Wait until the agent reports applying the policy the server has for it.
     pub async fn wait_applied(&self, agent: u64) {
-        wait_until(
-            Duration::from_secs(20),
-            "agent applies policy",
-            async || {
-                let v = self
-                    .get(&format!("/api/v1/agents/{agent}/effective-policy"))
-                    .await;
-                v["applied"] == v["current"]["etag"]
-            },
-        )
+        wait_until(Duration::from_secs(20), "agent applies policy", async || {
+            let v = self.get(&format!("/api/v1/agents/{agent}/effective-policy")).await;
+            v["applied"] == v["current"]["etag"]
+        })
         .await;
     }
 }

@@ -34,15 +34,12 @@ pub(super) fn run(store: &SqliteStore, items: &[IngestItem]) -> Result<Vec<Inges
                     ])? as u64;
                 }
                 let high: i64 = high_of.query_row([agent], |r| r.get(0))?;
-                let mut processed: Vec<u64> = item.events.iter().map(|e| e.seq).chain(item.refused.iter().copied()).collect();
+                let mut processed: Vec<u64> =
+                    item.events.iter().map(|e| e.seq).chain(item.refused.iter().copied()).collect();
                 processed.sort_unstable();
                 let mut high = advance(high as u64, item.floor, &processed);
                 // Events stored earlier beyond a gap count once the gap fills.
-                while exists
-                    .query_row(params![agent, (high + 1) as i64], |_| Ok(()))
-                    .optional()?
-                    .is_some()
-                {
+                while exists.query_row(params![agent, (high + 1) as i64], |_| Ok(())).optional()?.is_some() {
                     high += 1;
                 }
                 update.execute(params![agent, high as i64, item.refused.len() as i64])?;

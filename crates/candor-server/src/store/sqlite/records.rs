@@ -76,9 +76,7 @@ impl Store for SqliteStore {
     }
 
     fn admin_count(&self) -> Result<u64> {
-        self.read(|c| {
-            Ok(c.query_row("SELECT count(*) FROM admins", [], |r| r.get::<_, i64>(0))? as u64)
-        })
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM admins", [], |r| r.get::<_, i64>(0))? as u64))
     }
 
     fn create_admin(&self, username: &str, password_hash: &str, role: &str) -> Result<u64> {
@@ -100,10 +98,7 @@ impl Store for SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound(format!("admin {username:?}")));
             }
-            c.execute(
-                "DELETE FROM sessions WHERE admin_id = (SELECT id FROM admins WHERE username = ?1)",
-                [username],
-            )?;
+            c.execute("DELETE FROM sessions WHERE admin_id = (SELECT id FROM admins WHERE username = ?1)", [username])?;
             Ok(())
         })
     }
@@ -113,16 +108,7 @@ impl Store for SqliteStore {
             Ok(c.query_row(
                 "SELECT id, username, role, password_hash FROM admins WHERE username = ?1",
                 [username],
-                |r| {
-                    Ok((
-                        Admin {
-                            id: r.get::<_, i64>(0)? as u64,
-                            username: r.get(1)?,
-                            role: r.get(2)?,
-                        },
-                        r.get(3)?,
-                    ))
-                },
+                |r| Ok((Admin { id: r.get::<_, i64>(0)? as u64, username: r.get(1)?, role: r.get(2)? }, r.get(3)?)),
             )
             .optional()?)
         })
@@ -145,13 +131,7 @@ impl Store for SqliteStore {
                 "SELECT a.id, a.username, a.role FROM sessions s JOIN admins a ON a.id = s.admin_id
                  WHERE s.token_hash = ?1 AND s.expires_ms > ?2",
                 params![token_hash, now_ms],
-                |r| {
-                    Ok(Admin {
-                        id: r.get::<_, i64>(0)? as u64,
-                        username: r.get(1)?,
-                        role: r.get(2)?,
-                    })
-                },
+                |r| Ok(Admin { id: r.get::<_, i64>(0)? as u64, username: r.get(1)?, role: r.get(2)? }),
             )
             .optional()?)
         })
@@ -197,8 +177,7 @@ impl Store for SqliteStore {
 
     fn employees(&self) -> Result<Vec<Employee>> {
         self.read(|c| {
-            let mut st =
-                c.prepare("SELECT id, name, username, department_id FROM employees ORDER BY id")?;
+            let mut st = c.prepare("SELECT id, name, username, department_id FROM employees ORDER BY id")?;
             let rows = st.query_map([], |r| {
                 Ok(Employee {
                     id: r.get::<_, i64>(0)? as u64,
@@ -211,12 +190,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn create_employee(
-        &self,
-        name: &str,
-        username: Option<&str>,
-        department_id: Option<u64>,
-    ) -> Result<u64> {
+    fn create_employee(&self, name: &str, username: Option<&str>, department_id: Option<u64>) -> Result<u64> {
         if name.trim().is_empty() {
             return Err(StoreError::Invalid("employee name is empty".into()));
         }
@@ -229,12 +203,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn create_token(
-        &self,
-        secret_hash: &str,
-        department_id: Option<u64>,
-        expires_ms: i64,
-    ) -> Result<u64> {
+    fn create_token(&self, secret_hash: &str, department_id: Option<u64>, expires_ms: i64) -> Result<u64> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO enroll_tokens (secret_hash, department_id, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
@@ -332,12 +301,8 @@ impl Store for SqliteStore {
 
     fn agent(&self, agent_id: u64) -> Result<Option<Agent>> {
         self.read(|c| {
-            Ok(c.query_row(
-                &format!("SELECT {AGENT_COLS} FROM agents WHERE id = ?1"),
-                [agent_id as i64],
-                agent_row,
-            )
-            .optional()?)
+            Ok(c.query_row(&format!("SELECT {AGENT_COLS} FROM agents WHERE id = ?1"), [agent_id as i64], agent_row)
+                .optional()?)
         })
     }
 
@@ -354,12 +319,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn assign_agent(
-        &self,
-        agent_id: u64,
-        employee_id: Option<u64>,
-        department_id: Option<u64>,
-    ) -> Result<()> {
+    fn assign_agent(&self, agent_id: u64, employee_id: Option<u64>, department_id: Option<u64>) -> Result<()> {
         self.write(|c| {
             let n = c.execute(
                 "UPDATE agents SET employee_id = ?2, department_id = ?3 WHERE id = ?1",
@@ -372,21 +332,14 @@ impl Store for SqliteStore {
         })
     }
 
-    fn heartbeat(
-        &self,
-        agent_id: u64,
-        hb: &Heartbeat,
-        now: i64,
-        offline_after_ms: i64,
-    ) -> Result<bool> {
+    fn heartbeat(&self, agent_id: u64, hb: &Heartbeat, now: i64, offline_after_ms: i64) -> Result<bool> {
         let users = serde_json::to_string(&hb.users).unwrap_or_default();
         self.write(|c| {
             let tx = c.transaction()?;
-            let (old_users, last_seen, online): (String, Option<i64>, bool) = tx.query_row(
-                "SELECT users, last_seen_ms, online FROM agents WHERE id = ?1",
-                [agent_id as i64],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
+            let (old_users, last_seen, online): (String, Option<i64>, bool) =
+                tx.query_row("SELECT users, last_seen_ms, online FROM agents WHERE id = ?1", [agent_id as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
             if let Some(last) = last_seen {
                 if !online || now - last > offline_after_ms {
                     tx.execute(
@@ -431,11 +384,7 @@ impl Store for SqliteStore {
                 "SELECT offline_from_ms, offline_to_ms FROM agent_gaps WHERE agent_id = ?1 ORDER BY offline_from_ms",
             )?;
             let rows = st.query_map([agent_id as i64], |r| {
-                Ok(OfflineGap {
-                    agent_id,
-                    offline_from_ms: r.get(0)?,
-                    offline_to_ms: r.get(1)?,
-                })
+                Ok(OfflineGap { agent_id, offline_from_ms: r.get(0)?, offline_to_ms: r.get(1)? })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
@@ -470,8 +419,7 @@ impl Store for SqliteStore {
                         ts_ms: r.get(2)?,
                         duration_ms: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
                         category: Category::from_code(r.get(4)?).unwrap_or(Category::System),
-                        payload: serde_json::from_slice(&payload)
-                            .unwrap_or(serde_json::Value::Null),
+                        payload: serde_json::from_slice(&payload).unwrap_or(serde_json::Value::Null),
                     })
                 },
             )?;
@@ -481,8 +429,7 @@ impl Store for SqliteStore {
 
     fn policies(&self) -> Result<Vec<Policy>> {
         self.read(|c| {
-            let mut st =
-                c.prepare("SELECT id, name, doc, revision, updated_ms FROM policies ORDER BY id")?;
+            let mut st = c.prepare("SELECT id, name, doc, revision, updated_ms FROM policies ORDER BY id")?;
             let rows = st.query_map([], policy_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
@@ -527,15 +474,10 @@ impl Store for SqliteStore {
 
     fn delete_policy(&self, id: u64) -> Result<()> {
         self.write(|c| {
-            let used: i64 = c.query_row(
-                "SELECT count(*) FROM policy_assignments WHERE policy_id = ?1",
-                [id as i64],
-                |r| r.get(0),
-            )?;
+            let used: i64 =
+                c.query_row("SELECT count(*) FROM policy_assignments WHERE policy_id = ?1", [id as i64], |r| r.get(0))?;
             if used > 0 {
-                return Err(StoreError::Conflict(format!(
-                    "policy {id} is assigned {used} time(s); unassign it first"
-                )));
+                return Err(StoreError::Conflict(format!("policy {id} is assigned {used} time(s); unassign it first")));
             }
             if c.execute("DELETE FROM policies WHERE id = ?1", [id as i64])? == 0 {
                 return Err(StoreError::NotFound(format!("policy {id}")));
@@ -546,9 +488,7 @@ impl Store for SqliteStore {
 
     fn assignments(&self) -> Result<Vec<Assignment>> {
         self.read(|c| {
-            let mut st = c.prepare(
-                "SELECT scope, target, policy_id FROM policy_assignments ORDER BY scope, target",
-            )?;
+            let mut st = c.prepare("SELECT scope, target, policy_id FROM policy_assignments ORDER BY scope, target")?;
             let rows = st.query_map([], |r| {
                 let scope: String = r.get(0)?;
                 Ok(Assignment {
@@ -574,11 +514,8 @@ impl Store for SqliteStore {
                 Scope::Agent => Some("agents"),
             };
             if let Some(table) = table {
-                let n: i64 = c.query_row(
-                    &format!("SELECT count(*) FROM {table} WHERE id = ?1"),
-                    [target as i64],
-                    |r| r.get(0),
-                )?;
+                let n: i64 =
+                    c.query_row(&format!("SELECT count(*) FROM {table} WHERE id = ?1"), [target as i64], |r| r.get(0))?;
                 if n == 0 {
                     return Err(StoreError::NotFound(format!("{} {target}", scope.as_str())));
                 }
@@ -608,16 +545,11 @@ impl Store for SqliteStore {
     }
 
     fn policy_inputs(&self, agent_id: u64) -> Result<PolicyInputs> {
-        let agent = self
-            .agent(agent_id)?
-            .ok_or_else(|| StoreError::NotFound(format!("agent {agent_id}")))?;
+        let agent = self.agent(agent_id)?.ok_or_else(|| StoreError::NotFound(format!("agent {agent_id}")))?;
         let departments = self.departments()?;
         let assignments = self.assignments()?;
         let find = |scope: Scope, target: u64| {
-            assignments
-                .iter()
-                .find(|a| a.scope == scope && a.target == target)
-                .map(|a| a.policy_id)
+            assignments.iter().find(|a| a.scope == scope && a.target == target).map(|a| a.policy_id)
         };
         // Most specific first: the agent, its department and each ancestor, global.
         let mut chain = vec![(Scope::Agent, find(Scope::Agent, agent_id))];
@@ -625,10 +557,7 @@ impl Store for SqliteStore {
         let mut hops = 0;
         while let (Some(d), true) = (dept, hops < 64) {
             chain.push((Scope::Department, find(Scope::Department, d)));
-            dept = departments
-                .iter()
-                .find(|x| x.id == d)
-                .and_then(|x| x.parent_id);
+            dept = departments.iter().find(|x| x.id == d).and_then(|x| x.parent_id);
             hops += 1;
         }
         chain.push((Scope::Global, find(Scope::Global, 0)));
@@ -658,11 +587,7 @@ impl Store for SqliteStore {
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })?);
         }
-        Ok(PolicyInputs {
-            candidates,
-            employees,
-            consents,
-        })
+        Ok(PolicyInputs { candidates, employees, consents })
     }
 
     fn record_consent(&self, n: &NewConsent) -> Result<u64> {
