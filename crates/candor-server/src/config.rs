@@ -19,6 +19,7 @@ pub struct ServerConfig {
     pub ingest: IngestConfig,
     pub presence: PresenceConfig,
     pub auth: AuthConfig,
+    pub console: ConsoleConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +50,28 @@ pub struct PresenceConfig {
 pub struct AuthConfig {
     /// Admin session lifetime.
     pub session_hours: u64,
+    /// Wrong passwords in a row that lock an account.
+    pub max_failed_logins: u32,
+    /// How long a locked account stays locked.
+    pub lockout_minutes: u64,
+    /// Login attempts per minute accepted from one client address.
+    pub login_attempts_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// The company's time zone (IANA name): days, dates and times in the
+    /// console and in reports use it.
+    pub timezone: String,
+    /// Language for admins who have not chosen one: `zh-CN` or `en`.
+    pub default_lang: String,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig { timezone: "Asia/Shanghai".into(), default_lang: "zh-CN".into() }
+    }
 }
 
 impl Default for ServerConfig {
@@ -61,6 +84,7 @@ impl Default for ServerConfig {
             ingest: IngestConfig::default(),
             presence: PresenceConfig::default(),
             auth: AuthConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -86,7 +110,7 @@ impl Default for PresenceConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { session_hours: 12 }
+        AuthConfig { session_hours: 12, max_failed_logins: 5, lockout_minutes: 15, login_attempts_per_minute: 30 }
     }
 }
 

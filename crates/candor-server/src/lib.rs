@@ -11,6 +11,7 @@ pub mod enrollment;
 pub mod ingest;
 pub mod policy;
 pub mod presence;
+pub mod roles;
 pub mod store;
 pub mod tls;
 
@@ -19,7 +20,7 @@ use config::ServerConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use store::sqlite::SqliteStore;
-use store::Store;
+use store::{AdminStore, Store};
 
 /// The data directory opened: store and PKI. Used by the server and by CLI
 /// commands that work on the data directly (`token create`, `admin`).
@@ -46,7 +47,7 @@ impl DataDir {
         }
         let password = api::auth::generate_password();
         let hash = api::auth::hash_password(&password).map_err(anyhow::Error::msg)?;
-        self.store.create_admin("admin", &hash, "system_admin")?;
+        self.store.create_admin("admin", &hash, roles::Role::SystemAdmin, &[])?;
         Ok(Some(password))
     }
 }
@@ -113,6 +114,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         epoch,
         creds: Default::default(),
         allowed: Default::default(),
+        login_limiter: Default::default(),
     });
     presence::spawn(state.clone());
     let addr: SocketAddr =
@@ -124,7 +126,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     let app = api::router(state.clone());
     let server = axum_server::from_tcp_rustls(listener, axum_server::tls_rustls::RustlsConfig::from_config(tls))
         .handle(handle.clone());
-    let task = tokio::spawn(server.serve(app.into_make_service()));
+    let task = tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
     Ok(Running {
         addr,
         public_url,

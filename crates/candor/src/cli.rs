@@ -5,7 +5,7 @@ use candor_agent::config::AgentConfig;
 use candor_agent::sources::synthetic::SyntheticOptions;
 use candor_proto::Category;
 use candor_server::config::ServerConfig;
-use candor_server::store::Store;
+use candor_server::store::{AdminStore, Store};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 

@@ -46,10 +46,10 @@ async fn bad_batches_get_4xx_and_store_nothing() {
     let server = Server::start(tmp.path(), "[ingest]\nmax_batch_bytes = 65536\n").await;
     let agent = Agent::enroll(&server, "agent", "");
     let other = Agent::enroll(&server, "other", "");
-    let api = server.admin().await;
+    let team = server.team().await;
     let ingest = format!("{}/api/v1/ingest", server.url);
     let send = async |auth: &str, body: Vec<u8>| {
-        let r = api.client.post(&ingest).header("authorization", auth).body(body).send().await.unwrap();
+        let r = team.sys.client.post(&ingest).header("authorization", auth).body(body).send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.text().await.unwrap())
     };
@@ -120,9 +120,10 @@ async fn bad_batches_get_4xx_and_store_nothing() {
     assert_eq!(events_stored(&server), 3);
 
     // Admin API without a session.
-    let r = api.client.get(format!("{}/api/v1/agents", server.url)).send().await.unwrap();
+    let r = team.sys.client.get(format!("{}/api/v1/agents", server.url)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let (s, v) = api
+    let (s, v) = team
+        .sys
         .call(
             reqwest::Method::POST,
             "/api/v1/consents",
@@ -131,7 +132,8 @@ async fn bad_batches_get_4xx_and_store_nothing() {
         .await;
     assert_eq!(s, 400, "{v}");
     assert!(v["error"].as_str().unwrap().contains("unknown category"));
-    let (s, _) = api
+    let (s, _) = team
+        .sys
         .call(
             reqwest::Method::POST,
             "/api/v1/policies",
@@ -198,10 +200,10 @@ async fn tokens_are_single_use_expire_and_cannot_be_forged() {
     let garbage = enroll("CANDOR1.x", "a6");
     assert!(String::from_utf8_lossy(&garbage.stderr).contains("damaged"));
 
-    let api = server.admin().await;
-    let agents = api.get("/api/v1/agents").await;
+    let team = server.team().await;
+    let agents = team.sys.get("/api/v1/agents").await;
     assert_eq!(agents.as_array().unwrap().len(), 1, "only the first enrollment made an agent");
-    let depts = api.get("/api/v1/departments").await;
+    let depts = team.sys.get("/api/v1/departments").await;
     assert_eq!(agents[0]["department_id"], depts[0]["id"], "token's department applied");
 }
 
@@ -210,23 +212,24 @@ async fn revoked_agent_stops_uploading_and_says_why() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), "").await;
     let mut agent = Agent::enroll(&server, "agent", &fast_agent_toml(""));
-    let api = server.admin().await;
-    api.setup_collection(agent.id, &["activity"], true).await;
+    let team = server.team().await;
+    team.setup_collection(agent.id, &["activity"], true).await;
     agent.start(&["--synthetic-rate", "100"]);
     wait_until(Duration::from_secs(15), "uploading", async || server.synthetic_counts(agent.id).0 > 0).await;
-    api.post(&format!("/api/v1/agents/{}/revoke", agent.id), json!({"reason": "laptop stolen"})).await;
+    team.sys.post(&format!("/api/v1/agents/{}/revoke", agent.id), json!({"reason": "laptop stolen"})).await;
     wait_until(Duration::from_secs(15), "agent exits", async || agent.exited().is_some()).await;
     assert_eq!(agent.exited(), Some(false));
     assert!(agent.log().contains("laptop stolen"), "the agent logs why");
     let stored = server.synthetic_counts(agent.id).0;
-    let (s, _) = api.call(reqwest::Method::GET, &format!("/api/v1/agents/{}", agent.id), None).await;
+    let (s, _) = team.sys.call(reqwest::Method::GET, &format!("/api/v1/agents/{}", agent.id), None).await;
     assert_eq!(s, 200);
     // It refuses to run again until re-enrolled, and the server refuses it anyway.
     agent.kill9();
     agent.start(&[]);
     wait_until(Duration::from_secs(10), "agent refuses to start", async || agent.exited().is_some()).await;
     assert!(agent.log().contains("revoked"));
-    let r = api
+    let r = team
+        .sys
         .client
         .post(format!("{}/api/v1/ingest", server.url))
         .header("authorization", bearer(&agent))

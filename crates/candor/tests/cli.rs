@@ -56,11 +56,11 @@ async fn up_starts_server_and_local_agent_and_prints_login() {
 async fn audit_verify_detects_a_tampered_access_log() {
     let tmp = tempfile::tempdir().unwrap();
     let mut server = Server::start(tmp.path(), "").await;
-    let api = server.admin().await;
+    let team = server.team().await;
     for _ in 0..3 {
-        api.get("/api/v1/events?limit=1").await;
+        team.sec.get("/api/v1/events?limit=1").await;
     }
-    api.get("/api/v1/consents").await;
+    team.sec.get("/api/v1/consents").await;
     let verify = |server: &Server| {
         Command::new(BIN).args(["audit", "verify", "--config"]).arg(server.config()).output().unwrap()
     };

@@ -13,8 +13,8 @@ async fn synthetic_events_arrive_exactly_once() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), "").await;
     let mut agent = Agent::enroll(&server, "agent", &fast_agent_toml(""));
-    let api = server.admin().await;
-    api.setup_collection(agent.id, &["activity"], true).await;
+    let team = server.team().await;
+    team.setup_collection(agent.id, &["activity"], true).await;
     const N: u64 = 5000;
     agent.start(&["--synthetic-rate", "5000", "--synthetic-total", &N.to_string()]);
     wait_until(Duration::from_secs(60), "all synthetic events stored", async || {
@@ -23,10 +23,11 @@ async fn synthetic_events_arrive_exactly_once() {
     .await;
     assert_eq!(server.synthetic_counts(agent.id), (N, N, N), "rows, distinct n, max n");
     // The admin API serves them, and the read is in the access log.
-    let page = api.get(&format!("/api/v1/events?agent={}&category=activity&limit=10", agent.id)).await;
+    let page = team.sec.get(&format!("/api/v1/events?agent={}&category=activity&limit=10", agent.id)).await;
     assert_eq!(page["events"].as_array().unwrap().len(), 10);
     assert!(page["next_cursor"].is_string());
-    let next = api
+    let next = team
+        .sec
         .get(&format!(
             "/api/v1/events?agent={}&category=activity&limit=10&cursor={}",
             agent.id,
@@ -34,8 +35,8 @@ async fn synthetic_events_arrive_exactly_once() {
         ))
         .await;
     assert!(next["events"][0]["seq"].as_u64() > page["events"][9]["seq"].as_u64());
-    let log = api.get("/api/v1/access-log").await;
-    assert!(log.as_array().unwrap().iter().any(|e| e["action"] == "events.query" && e["actor"] == "admin"));
+    let log = team.aud.get("/api/v1/access-log").await;
+    assert!(log.as_array().unwrap().iter().any(|e| e["action"] == "events.query" && e["actor"] == "sec"));
     agent.stop();
     assert!(agent.log().contains("synthetic source finished"));
 }
@@ -45,12 +46,12 @@ async fn exactly_once_through_kill9_of_server_and_agent_and_an_outage() {
     let tmp = tempfile::tempdir().unwrap();
     let mut server = Server::start(tmp.path(), "").await;
     let mut agent = Agent::enroll(&server, "agent", &fast_agent_toml(""));
-    let api = server.admin().await;
-    api.setup_collection(agent.id, &["activity"], true).await;
+    let team = server.team().await;
+    team.setup_collection(agent.id, &["activity"], true).await;
     const N: u64 = 30_000;
     let args = ["--synthetic-rate", "3000", "--synthetic-total", "30000"];
     agent.start(&args);
-    api.wait_applied(agent.id).await;
+    team.wait_applied(agent.id).await;
     // Crash the server repeatedly while batches are in flight.
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(700)).await;
@@ -98,10 +99,10 @@ async fn full_spool_drops_oldest_and_reports_the_loss() {
     let mut server = Server::start(tmp.path(), "").await;
     // About 200 synthetic events fit in 20 kB.
     let mut agent = Agent::enroll(&server, "agent", &fast_agent_toml("[spool]\nmax_bytes = 20000\n"));
-    let api = server.admin().await;
-    api.setup_collection(agent.id, &["activity"], true).await;
+    let team = server.team().await;
+    team.setup_collection(agent.id, &["activity"], true).await;
     agent.start(&[]);
-    api.wait_applied(agent.id).await;
+    team.wait_applied(agent.id).await;
     agent.stop();
     server.kill9();
     const N: u64 = 2000;
@@ -147,21 +148,21 @@ async fn consent_gates_collection_on_agent_and_server() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), "").await;
     let mut agent = Agent::enroll(&server, "agent", &fast_agent_toml(""));
-    let api = server.admin().await;
-    let emp = api.setup_collection(agent.id, &["activity"], false).await;
+    let team = server.team().await;
+    let emp = team.setup_collection(agent.id, &["activity"], false).await;
     agent.start(&["--synthetic-rate", "200"]);
-    api.wait_applied(agent.id).await;
+    team.wait_applied(agent.id).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(server.synthetic_counts(agent.id).0, 0, "enabled by policy but no consent: nothing");
 
-    api.consent(emp, "activity", true).await;
+    team.consent(emp, "activity", true).await;
     let granted = Instant::now();
     wait_until(Duration::from_secs(10), "events after consent", async || server.synthetic_counts(agent.id).0 > 0).await;
     println!("first event {:?} after consent", granted.elapsed());
 
-    api.consent(emp, "activity", false).await;
+    team.consent(emp, "activity", false).await;
     let withdrawn = Instant::now();
-    api.wait_applied(agent.id).await;
+    team.wait_applied(agent.id).await;
     println!("withdrawal applied by the agent after {:?}", withdrawn.elapsed());
     tokio::time::sleep(Duration::from_secs(2)).await; // in-flight batches settle
     let after = server.synthetic_counts(agent.id).0;
@@ -173,7 +174,7 @@ async fn consent_gates_collection_on_agent_and_server() {
     // (Events the agent spooled just before the withdrawal may have been
     // refused already; count from here.)
     let agent_path = format!("/api/v1/agents/{}", agent.id);
-    let refused_before = api.get(&agent_path).await["agent"]["refused_events"].as_u64().unwrap();
+    let refused_before = team.sys.get(&agent_path).await["agent"]["refused_events"].as_u64().unwrap();
     let agent_secret: serde_json::Value =
         serde_json::from_slice(&std::fs::read(agent.state_dir.join("credentials.json")).unwrap()).unwrap();
     let auth = format!("Bearer {}.{}", agent.id, agent_secret["secret"].as_str().unwrap());
@@ -191,7 +192,8 @@ async fn consent_gates_collection_on_agent_and_server() {
         },
         1,
     );
-    let r = api
+    let r = team
+        .sys
         .client
         .post(format!("{}/api/v1/ingest", server.url))
         .header("authorization", auth)
@@ -205,7 +207,7 @@ async fn consent_gates_collection_on_agent_and_server() {
     let stored: i64 =
         server.db().query_row("SELECT count(*) FROM events WHERE seq = 1000000", [], |r| r.get(0)).unwrap();
     assert_eq!(stored, 0);
-    let refused = api.get(&agent_path).await["agent"]["refused_events"].as_u64().unwrap();
+    let refused = team.sys.get(&agent_path).await["agent"]["refused_events"].as_u64().unwrap();
     assert_eq!(refused, refused_before + 1, "refusals are counted");
 }
 
@@ -214,22 +216,23 @@ async fn presence_marks_offline_and_records_the_gap() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), "[presence]\noffline_after_secs = 2\n").await;
     let mut agent = Agent::enroll(&server, "agent", &fast_agent_toml(""));
-    let api = server.admin().await;
+    let team = server.team().await;
     agent.start(&[]);
     let path = format!("/api/v1/agents/{}", agent.id);
-    wait_until(Duration::from_secs(10), "online", async || api.get(&path).await["agent"]["online"] == true).await;
-    let a = api.get(&path).await;
+    wait_until(Duration::from_secs(10), "online", async || team.sys.get(&path).await["agent"]["online"] == true).await;
+    let a = team.sys.get(&path).await;
     assert!(!a["agent"]["os"].as_str().unwrap().is_empty());
     assert_eq!(a["agent"]["agent_version"], env!("CARGO_PKG_VERSION"));
     agent.kill9();
-    wait_until(Duration::from_secs(15), "offline", async || api.get(&path).await["agent"]["online"] == false).await;
+    wait_until(Duration::from_secs(15), "offline", async || team.sys.get(&path).await["agent"]["online"] == false)
+        .await;
     agent.start(&[]);
     wait_until(Duration::from_secs(10), "back online with a gap", async || {
-        let v = api.get(&path).await;
+        let v = team.sys.get(&path).await;
         v["agent"]["online"] == true && v["offline_gaps"].as_array().is_some_and(|g| g.len() == 1)
     })
     .await;
-    let list = api.get("/api/v1/agents").await;
+    let list = team.sys.get("/api/v1/agents").await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     let _ = json!(null);
 }

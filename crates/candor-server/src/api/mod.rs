@@ -29,6 +29,7 @@ pub struct AppState {
     pub epoch: watch::Sender<u64>,
     pub(crate) creds: Mutex<HashMap<u64, AgentCredential>>,
     pub(crate) allowed: Mutex<HashMap<u64, (u64, CategorySet)>>,
+    pub(crate) login_limiter: auth::LoginLimiter,
 }
 
 pub type State = axum::extract::State<Arc<AppState>>;
@@ -114,6 +115,7 @@ const OPENAPI: &str = include_str!("openapi.json");
 const CONSOLE: &str = include_str!("../console/index.html");
 
 pub fn router(state: Arc<AppState>) -> Router {
+    use admin::{admins, agents, dashboard, events, org, policies};
     let body_limit = state.config.ingest.max_batch_bytes;
     Router::new()
         .route("/", get(|| async { Html(CONSOLE) }))
@@ -128,24 +130,34 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Admins.
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
-        .route("/api/v1/auth/me", get(auth::me))
-        .route("/api/v1/agents", get(admin::list_agents))
-        .route("/api/v1/agents/{id}", get(admin::get_agent))
-        .route("/api/v1/agents/{id}/revoke", post(admin::revoke_agent))
-        .route("/api/v1/agents/{id}/assignment", put(admin::assign_agent))
-        .route("/api/v1/agents/{id}/effective-policy", get(admin::effective_policy))
-        .route("/api/v1/tokens", get(admin::list_tokens).post(admin::create_token))
-        .route("/api/v1/events", get(admin::query_events))
-        .route("/api/v1/policies", get(admin::list_policies).post(admin::create_policy))
-        .route("/api/v1/policies/{id}", get(admin::get_policy).put(admin::update_policy).delete(admin::delete_policy))
+        .route("/api/v1/auth/me", get(auth::me).put(auth::set_prefs))
+        .route("/api/v1/auth/totp/setup", post(auth::totp_setup))
+        .route("/api/v1/auth/totp", put(auth::totp_confirm))
+        .route("/api/v1/dashboard", get(dashboard::dashboard))
+        .route("/api/v1/admins", get(admins::list_admins).post(admins::create_admin))
+        .route("/api/v1/admins/{id}", put(admins::update_admin))
+        .route("/api/v1/agents", get(agents::list_agents))
+        .route("/api/v1/agents/{id}", get(agents::get_agent))
+        .route("/api/v1/agents/{id}/revoke", post(agents::revoke_agent))
+        .route("/api/v1/agents/{id}/assignment", put(agents::assign_agent))
+        .route("/api/v1/agents/{id}/effective-policy", get(agents::effective_policy))
+        .route("/api/v1/tokens", get(agents::list_tokens).post(agents::create_token))
+        .route("/api/v1/events", get(events::query_events))
+        .route("/api/v1/access-log", get(events::access_log))
+        .route("/api/v1/policies", get(policies::list_policies).post(policies::create_policy))
+        .route(
+            "/api/v1/policies/{id}",
+            get(policies::get_policy).put(policies::update_policy).delete(policies::delete_policy),
+        )
         .route(
             "/api/v1/assignments",
-            get(admin::list_assignments).put(admin::assign_policy).delete(admin::unassign_policy),
+            get(policies::list_assignments).put(policies::assign_policy).delete(policies::unassign_policy),
         )
-        .route("/api/v1/consents", get(admin::list_consents).post(admin::record_consent))
-        .route("/api/v1/departments", get(admin::list_departments).post(admin::create_department))
-        .route("/api/v1/employees", get(admin::list_employees).post(admin::create_employee))
-        .route("/api/v1/access-log", get(admin::access_log))
+        .route("/api/v1/consents", get(policies::list_consents).post(policies::record_consent))
+        .route("/api/v1/departments", get(org::list_departments).post(org::create_department))
+        .route("/api/v1/employees", get(org::list_employees).post(org::create_employee))
+        .route("/api/v1/employees/{id}", get(org::get_employee).put(org::update_employee))
+        .route("/api/v1/org/import", post(org::import_org))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)

@@ -51,7 +51,47 @@ pub struct IngestOutcome {
 pub struct Admin {
     pub id: u64,
     pub username: String,
-    pub role: String,
+    pub role: crate::roles::Role,
+    /// Department scope of a department manager (each with its sub-departments).
+    pub departments: Vec<u64>,
+    pub lang: String,
+    pub totp_enabled: bool,
+    pub locked_until_ms: i64,
+    pub disabled: bool,
+}
+
+/// What login needs beyond [`Admin`].
+#[derive(Debug, Clone)]
+pub struct LoginInfo {
+    pub admin: Admin,
+    pub password_hash: String,
+    pub totp_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AdminUpdate {
+    pub role: Option<crate::roles::Role>,
+    pub departments: Option<Vec<u64>>,
+    pub disabled: Option<bool>,
+    pub unlock: bool,
+    pub lang: Option<String>,
+}
+
+/// One line of an org import: a department path and an optional employee.
+#[derive(Debug, Clone)]
+pub struct OrgRow {
+    pub line: usize,
+    /// e.g. ["总部", "销售部"]
+    pub department_path: Vec<String>,
+    pub employee_name: Option<String>,
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    pub departments_created: u64,
+    pub employees_created: u64,
+    pub employees_updated: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,6 +168,8 @@ pub struct StoredEvent {
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
     pub agent_id: Option<u64>,
+    /// Restrict to these agents (a department manager's scope).
+    pub scope: Option<Vec<u64>>,
     pub category: Option<Category>,
     pub from_ms: i64,
     pub to_ms: i64,
@@ -214,18 +256,33 @@ pub struct PolicyInputs {
     pub consents: Vec<ConsentRecord>,
 }
 
-pub trait Store: Send + Sync + 'static {
-    // Ingest (called by the single ingest writer).
-    fn ingest(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>>;
-
-    // Admins and sessions.
+/// Console accounts and their sessions.
+pub trait AdminStore {
     fn admin_count(&self) -> Result<u64>;
-    fn create_admin(&self, username: &str, password_hash: &str, role: &str) -> Result<u64>;
+    fn admins(&self) -> Result<Vec<Admin>>;
+    fn create_admin(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: crate::roles::Role,
+        departments: &[u64],
+    ) -> Result<u64>;
+    fn update_admin(&self, id: u64, u: &AdminUpdate) -> Result<()>;
     fn set_admin_password(&self, username: &str, password_hash: &str) -> Result<()>;
-    fn admin_password_hash(&self, username: &str) -> Result<Option<(Admin, String)>>;
+    fn set_admin_totp(&self, id: u64, secret: Option<&str>) -> Result<()>;
+    fn login_info(&self, username: &str) -> Result<Option<LoginInfo>>;
+    /// Count a failed login; lock the account for `lock_ms` at `max_failures`.
+    /// Returns the lock deadline (0 when not locked).
+    fn login_failed(&self, id: u64, now_ms: i64, max_failures: u32, lock_ms: i64) -> Result<i64>;
+    fn login_succeeded(&self, id: u64) -> Result<()>;
     fn create_session(&self, admin_id: u64, token_hash: &str, expires_ms: i64) -> Result<()>;
     fn session_admin(&self, token_hash: &str, now_ms: i64) -> Result<Option<Admin>>;
     fn delete_session(&self, token_hash: &str) -> Result<()>;
+}
+
+pub trait Store: AdminStore + Send + Sync + 'static {
+    // Ingest (called by the single ingest writer).
+    fn ingest(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>>;
 
     // Org.
     fn departments(&self) -> Result<Vec<Department>>;
@@ -233,6 +290,10 @@ pub trait Store: Send + Sync + 'static {
     fn department_by_name(&self, name: &str) -> Result<Option<Department>>;
     fn employees(&self) -> Result<Vec<Employee>>;
     fn create_employee(&self, name: &str, username: Option<&str>, department_id: Option<u64>) -> Result<u64>;
+    fn update_employee(&self, id: u64, name: &str, username: Option<&str>, department_id: Option<u64>) -> Result<()>;
+    /// Create departments along each path and create or update employees
+    /// (matched by username), all in one transaction.
+    fn import_org(&self, rows: &[OrgRow]) -> Result<ImportReport>;
 
     // Enrollment and agents.
     fn create_token(&self, secret_hash: &str, department_id: Option<u64>, expires_ms: i64) -> Result<u64>;
@@ -267,6 +328,8 @@ pub trait Store: Send + Sync + 'static {
 
     // Events.
     fn events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>>;
+    /// Events per category since `from_ms`, optionally for some agents only.
+    fn category_counts(&self, from_ms: i64, agents: Option<&[u64]>) -> Result<Vec<(Category, u64)>>;
 
     // Policies and consent.
     fn policies(&self) -> Result<Vec<Policy>>;

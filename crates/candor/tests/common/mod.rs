@@ -119,8 +119,19 @@ impl Server {
             .unwrap()
     }
 
-    pub async fn admin(&self) -> AdminApi {
-        AdminApi::login(&self.url, &self.ca_fingerprint(), "admin", &self.admin_password()).await
+    /// The first admin (system admin) plus a security admin and an auditor
+    /// it creates: the three roles are separate (三员分立).
+    pub async fn team(&self) -> Team {
+        let fp = self.ca_fingerprint();
+        let sys = AdminApi::login(&self.url, &fp, "admin", &self.admin_password()).await;
+        let mut others = Vec::new();
+        for (name, role) in [("sec", "security_admin"), ("aud", "auditor")] {
+            let created = sys.post("/api/v1/admins", json!({"username": name, "role": role})).await;
+            others.push(AdminApi::login(&self.url, &fp, name, created["password"].as_str().unwrap()).await);
+        }
+        let aud = others.pop().unwrap();
+        let sec = others.pop().unwrap();
+        Team { sys, sec, aud }
     }
 }
 
@@ -252,18 +263,36 @@ impl AdminApi {
         v
     }
 
-    /// An employee assigned to `agent`, a global policy collecting
-    /// `categories`, and (if `consent`) consent to each.
+    /// Wait until the agent reports applying the policy the server has for it.
+    pub async fn wait_applied(&self, agent: u64) {
+        wait_until(Duration::from_secs(20), "agent applies policy", async || {
+            let v = self.get(&format!("/api/v1/agents/{agent}/effective-policy")).await;
+            v["applied"] == v["current"]["etag"]
+        })
+        .await;
+    }
+}
+
+pub struct Team {
+    pub sys: AdminApi,
+    pub sec: AdminApi,
+    pub aud: AdminApi,
+}
+
+impl Team {
+    /// An employee assigned to `agent` (system admin), a global policy
+    /// collecting `categories` and, if `consent`, consent to each (security admin).
     pub async fn setup_collection(&self, agent: u64, categories: &[&str], consent: bool) -> u64 {
-        let emp = self.post("/api/v1/employees", json!({"name": "张三", "username": "zhangsan"})).await["id"]
+        let emp = self.sys.post("/api/v1/employees", json!({"name": "张三", "username": "zhangsan"})).await["id"]
             .as_u64()
             .unwrap();
-        self.put(&format!("/api/v1/agents/{agent}/assignment"), json!({"employee_id": emp})).await;
+        self.sys.put(&format!("/api/v1/agents/{agent}/assignment"), json!({"employee_id": emp})).await;
         let collect: serde_json::Map<String, Value> = categories.iter().map(|c| (c.to_string(), json!(true))).collect();
-        let policy = self.post("/api/v1/policies", json!({"name": "default", "doc": {"collect": collect}})).await["id"]
+        let policy = self.sec.post("/api/v1/policies", json!({"name": "default", "doc": {"collect": collect}})).await
+            ["id"]
             .as_u64()
             .unwrap();
-        self.put("/api/v1/assignments", json!({"scope": "global", "policy_id": policy})).await;
+        self.sec.put("/api/v1/assignments", json!({"scope": "global", "policy_id": policy})).await;
         if consent {
             for c in categories {
                 self.consent(emp, c, true).await;
@@ -273,16 +302,13 @@ impl AdminApi {
     }
 
     pub async fn consent(&self, employee: u64, category: &str, granted: bool) {
-        self.post("/api/v1/consents", json!({"employee_id": employee, "category": category, "granted": granted})).await;
+        self.sec
+            .post("/api/v1/consents", json!({"employee_id": employee, "category": category, "granted": granted}))
+            .await;
     }
 
-    /// Wait until the agent reports applying the policy the server has for it.
     pub async fn wait_applied(&self, agent: u64) {
-        wait_until(Duration::from_secs(20), "agent applies policy", async || {
-            let v = self.get(&format!("/api/v1/agents/{agent}/effective-policy")).await;
-            v["applied"] == v["current"]["etag"]
-        })
-        .await;
+        self.sys.wait_applied(agent).await;
     }
 }
 

@@ -1,4 +1,4 @@
-//! [`Store`] methods other than ingest: admins, org, enrollment, agents,
+//! [`Store`] methods other than ingest and admins: org, enrollment, agents,
 //! events queries, policies, consent and the access log.
 
 use super::SqliteStore;
@@ -75,75 +75,6 @@ impl Store for SqliteStore {
         super::ingest::run(self, items)
     }
 
-    fn admin_count(&self) -> Result<u64> {
-        self.read(|c| Ok(c.query_row("SELECT count(*) FROM admins", [], |r| r.get::<_, i64>(0))? as u64))
-    }
-
-    fn create_admin(&self, username: &str, password_hash: &str, role: &str) -> Result<u64> {
-        self.write(|c| {
-            c.execute(
-                "INSERT INTO admins (username, password_hash, role, created_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![username, password_hash, role, now_ms()],
-            )?;
-            Ok(c.last_insert_rowid() as u64)
-        })
-    }
-
-    fn set_admin_password(&self, username: &str, password_hash: &str) -> Result<()> {
-        self.write(|c| {
-            let n = c.execute(
-                "UPDATE admins SET password_hash = ?2 WHERE username = ?1",
-                params![username, password_hash],
-            )?;
-            if n == 0 {
-                return Err(StoreError::NotFound(format!("admin {username:?}")));
-            }
-            c.execute("DELETE FROM sessions WHERE admin_id = (SELECT id FROM admins WHERE username = ?1)", [username])?;
-            Ok(())
-        })
-    }
-
-    fn admin_password_hash(&self, username: &str) -> Result<Option<(Admin, String)>> {
-        self.read(|c| {
-            Ok(c.query_row(
-                "SELECT id, username, role, password_hash FROM admins WHERE username = ?1",
-                [username],
-                |r| Ok((Admin { id: r.get::<_, i64>(0)? as u64, username: r.get(1)?, role: r.get(2)? }, r.get(3)?)),
-            )
-            .optional()?)
-        })
-    }
-
-    fn create_session(&self, admin_id: u64, token_hash: &str, expires_ms: i64) -> Result<()> {
-        self.write(|c| {
-            c.execute("DELETE FROM sessions WHERE expires_ms < ?1", [now_ms()])?;
-            c.execute(
-                "INSERT INTO sessions (token_hash, admin_id, expires_ms) VALUES (?1, ?2, ?3)",
-                params![token_hash, admin_id as i64, expires_ms],
-            )?;
-            Ok(())
-        })
-    }
-
-    fn session_admin(&self, token_hash: &str, now_ms: i64) -> Result<Option<Admin>> {
-        self.read(|c| {
-            Ok(c.query_row(
-                "SELECT a.id, a.username, a.role FROM sessions s JOIN admins a ON a.id = s.admin_id
-                 WHERE s.token_hash = ?1 AND s.expires_ms > ?2",
-                params![token_hash, now_ms],
-                |r| Ok(Admin { id: r.get::<_, i64>(0)? as u64, username: r.get(1)?, role: r.get(2)? }),
-            )
-            .optional()?)
-        })
-    }
-
-    fn delete_session(&self, token_hash: &str) -> Result<()> {
-        self.write(|c| {
-            c.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
-            Ok(())
-        })
-    }
-
     fn departments(&self) -> Result<Vec<Department>> {
         self.read(|c| {
             let mut st = c.prepare("SELECT id, name, parent_id FROM departments ORDER BY id")?;
@@ -200,6 +131,78 @@ impl Store for SqliteStore {
                 params![name.trim(), username, opt_id(department_id), now_ms()],
             )?;
             Ok(c.last_insert_rowid() as u64)
+        })
+    }
+
+    fn update_employee(&self, id: u64, name: &str, username: Option<&str>, department_id: Option<u64>) -> Result<()> {
+        if name.trim().is_empty() {
+            return Err(StoreError::Invalid("employee name is empty".into()));
+        }
+        self.write(|c| {
+            let n = c.execute(
+                "UPDATE employees SET name = ?2, username = ?3, department_id = ?4 WHERE id = ?1",
+                params![id as i64, name.trim(), username, opt_id(department_id)],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("employee {id}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn import_org(&self, rows: &[OrgRow]) -> Result<ImportReport> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let mut report = ImportReport::default();
+            for row in rows {
+                let mut parent: Option<i64> = None;
+                for name in &row.department_path {
+                    let found: Option<i64> = tx
+                        .query_row(
+                            "SELECT id FROM departments WHERE name = ?1 AND parent_id IS ?2",
+                            params![name, parent],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    parent = Some(match found {
+                        Some(id) => id,
+                        None => {
+                            tx.execute(
+                                "INSERT INTO departments (name, parent_id) VALUES (?1, ?2)",
+                                params![name, parent],
+                            )?;
+                            report.departments_created += 1;
+                            tx.last_insert_rowid()
+                        }
+                    });
+                }
+                let Some(name) = &row.employee_name else { continue };
+                let existing: Option<i64> = match &row.username {
+                    Some(u) => {
+                        tx.query_row("SELECT id FROM employees WHERE username = ?1", [u], |r| r.get(0)).optional()?
+                    }
+                    None => None,
+                };
+                match existing {
+                    Some(id) => {
+                        tx.execute(
+                            "UPDATE employees SET name = ?2, department_id = ?3 WHERE id = ?1",
+                            params![id, name, parent],
+                        )?;
+                        report.employees_updated += 1;
+                    }
+                    None => {
+                        tx.execute(
+                            "INSERT INTO employees (name, username, department_id, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                            params![name, row.username, parent, now_ms()],
+                        )
+                        .map_err(|e| StoreError::Invalid(format!("line {}: {e}", row.line)))?;
+                        report.employees_created += 1;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(report)
         })
     }
 
@@ -398,6 +401,7 @@ impl Store for SqliteStore {
                  WHERE ts_ms >= ?1 AND ts_ms < ?2
                    AND (?3 IS NULL OR agent_id = ?3) AND (?4 IS NULL OR category = ?4)
                    AND (ts_ms, agent_id, seq) > (?5, ?6, ?7)
+                   AND (?9 IS NULL OR agent_id IN (SELECT value FROM json_each(?9)))
                  ORDER BY ts_ms, agent_id, seq LIMIT ?8",
             )?;
             let rows = st.query_map(
@@ -409,7 +413,8 @@ impl Store for SqliteStore {
                     a_ts,
                     a_agent as i64,
                     a_seq as i64,
-                    q.limit
+                    q.limit,
+                    q.scope.as_ref().map(|s| serde_json::to_string(s).unwrap_or_default())
                 ],
                 |r| {
                     let payload: Vec<u8> = r.get(5)?;
@@ -423,6 +428,21 @@ impl Store for SqliteStore {
                     })
                 },
             )?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn category_counts(&self, from_ms: i64, agents: Option<&[u64]>) -> Result<Vec<(Category, u64)>> {
+        let scope = agents.map(|a| serde_json::to_string(a).unwrap_or_default());
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT category, count(*) FROM events WHERE ts_ms >= ?1
+                   AND (?2 IS NULL OR agent_id IN (SELECT value FROM json_each(?2)))
+                 GROUP BY category ORDER BY category",
+            )?;
+            let rows = st.query_map(params![from_ms, scope], |r| {
+                Ok((Category::from_code(r.get(0)?).unwrap_or(Category::System), r.get::<_, i64>(1)? as u64))
+            })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }

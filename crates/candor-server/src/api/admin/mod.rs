@@ -1,0 +1,98 @@
+//! Admin resources, one module per area. Every handler states the permission
+//! it needs ([`AdminSession::require`]); department managers are confined to
+//! their departments by [`Visibility`]; every read of personal data appends to the
+//! access log before answering.
+
+pub mod admins;
+pub mod agents;
+pub mod dashboard;
+pub mod events;
+pub mod org;
+pub mod policies;
+
+use super::auth::AdminSession;
+use super::{ApiError, AppState};
+use crate::store::{Admin, Agent, Department, Store};
+use axum::http::StatusCode;
+use candor_proto::now_ms;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Append to the access log; the read does not happen if logging fails.
+pub(crate) async fn audit(state: &Arc<AppState>, admin: &Admin, action: &str, target: String) -> Result<(), ApiError> {
+    let (actor, action) = (admin.username.clone(), action.to_string());
+    state.db(move |s| s.append_access(&actor, &action, &target, now_ms())).await
+}
+
+#[derive(Serialize)]
+pub struct Created {
+    pub id: u64,
+}
+
+/// Distinguishes an absent field (outer `None`) from an explicit `null`.
+pub(crate) fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
+}
+
+/// The departments (with all descendants) an admin may see; `None` = all.
+#[derive(Debug, Clone)]
+pub struct Visibility(Option<HashSet<u64>>);
+
+impl Visibility {
+    pub fn of(admin: &Admin, departments: &[Department]) -> Visibility {
+        if !admin.role.is_scoped() {
+            return Visibility(None);
+        }
+        let mut set: HashSet<u64> = admin.departments.iter().copied().collect();
+        // Close over children until nothing changes (the tree is small).
+        loop {
+            let before = set.len();
+            for d in departments {
+                if d.parent_id.is_some_and(|p| set.contains(&p)) {
+                    set.insert(d.id);
+                }
+            }
+            if set.len() == before {
+                break;
+            }
+        }
+        Visibility(Some(set))
+    }
+
+    pub async fn load(state: &Arc<AppState>, session: &AdminSession) -> Result<Visibility, ApiError> {
+        if !session.0.role.is_scoped() {
+            return Ok(Visibility(None));
+        }
+        let departments = state.db(|s| s.departments()).await?;
+        Ok(Visibility::of(&session.0, &departments))
+    }
+
+    pub fn is_limited(&self) -> bool {
+        self.0.is_some()
+    }
+
+    pub fn department(&self, id: Option<u64>) -> bool {
+        match &self.0 {
+            None => true,
+            Some(set) => id.is_some_and(|d| set.contains(&d)),
+        }
+    }
+
+    pub fn agent(&self, a: &Agent) -> bool {
+        self.department(a.department_id)
+    }
+
+    /// Agent ids in scope, or `None` when unrestricted.
+    pub fn agent_ids(&self, store: &dyn Store) -> crate::store::Result<Option<Vec<u64>>> {
+        if self.0.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(store.agents()?.into_iter().filter(|a| self.agent(a)).map(|a| a.id).collect()))
+    }
+}
+
+/// Not found, whether it does not exist or is outside the caller's scope.
+pub(crate) fn not_found(what: String) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("no {what}"))
+}
