@@ -9,7 +9,7 @@ use crate::config::ServerConfig;
 use crate::ingest::IngestWriter;
 use crate::store::{AgentCredential, Store, StoreError};
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use candor_proto::event::CategorySet;
@@ -112,13 +112,37 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
 }
 
 const OPENAPI: &str = include_str!("openapi.json");
-const CONSOLE: &str = include_str!("../console/index.html");
+mod assets {
+    pub const INDEX: &str = include_str!("../console/index.html");
+    pub const JS: &str = include_str!("../console/console.js");
+    pub const I18N: &str = include_str!("../console/i18n.js");
+    pub const CSS: &str = include_str!("../console/console.css");
+}
+
+/// A console file with headers that keep it from being framed or fed
+/// foreign scripts.
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'self'; frame-ancestors 'none'"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
 
 pub fn router(state: Arc<AppState>) -> Router {
     use admin::{admins, agents, dashboard, events, org, policies};
     let body_limit = state.config.ingest.max_batch_bytes;
     Router::new()
-        .route("/", get(|| async { Html(CONSOLE) }))
+        .route("/", get(|| async { asset("text/html; charset=utf-8", assets::INDEX) }))
+        .route("/assets/console.js", get(|| async { asset("text/javascript; charset=utf-8", assets::JS) }))
+        .route("/assets/i18n.js", get(|| async { asset("text/javascript; charset=utf-8", assets::I18N) }))
+        .route("/assets/console.css", get(|| async { asset("text/css; charset=utf-8", assets::CSS) }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .route("/api/v1/ca.pem", get(agent::ca_pem))
@@ -181,7 +205,7 @@ mod tests {
                 let (path, rest) = r.split_once('"').unwrap();
                 (path.to_string(), rest.to_string())
             })
-            .filter(|(p, _)| p != "/")
+            .filter(|(p, _)| p != "/" && !p.starts_with("/assets/"))
             .collect();
         let documented = doc["paths"].as_object().unwrap();
         assert_eq!(documented.keys().collect::<Vec<_>>(), routes.keys().collect::<Vec<_>>());

@@ -2,6 +2,8 @@
 //! admin API client, and read-only access to the server's database.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -127,11 +129,12 @@ impl Server {
         let mut others = Vec::new();
         for (name, role) in [("sec", "security_admin"), ("aud", "auditor")] {
             let created = sys.post("/api/v1/admins", json!({"username": name, "role": role})).await;
-            others.push(AdminApi::login(&self.url, &fp, name, created["password"].as_str().unwrap()).await);
+            let pw = created["password"].as_str().unwrap().to_string();
+            others.push((AdminApi::login(&self.url, &fp, name, &pw).await, pw));
         }
-        let aud = others.pop().unwrap();
-        let sec = others.pop().unwrap();
-        Team { sys, sec, aud }
+        let (aud, aud_password) = others.pop().unwrap();
+        let (sec, sec_password) = others.pop().unwrap();
+        Team { sys, sec, aud, sec_password, aud_password }
     }
 }
 
@@ -234,6 +237,10 @@ impl AdminApi {
         AdminApi { client, url: url.to_string(), token: r["token"].as_str().expect("login token").to_string() }
     }
 
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = self.client.request(method, format!("{}{path}", self.url)).bearer_auth(&self.token);
         if let Some(b) = body {
@@ -277,6 +284,8 @@ pub struct Team {
     pub sys: AdminApi,
     pub sec: AdminApi,
     pub aud: AdminApi,
+    pub sec_password: String,
+    pub aud_password: String,
 }
 
 impl Team {

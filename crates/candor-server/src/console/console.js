@@ -1,0 +1,377 @@
+// Candor console: a small single-page app over the admin API. No build step;
+// every string goes through t(); all data is inserted as text, never HTML
+// (agent- and employee-supplied strings are untrusted).
+"use strict";
+
+const S = { me: null, csrf: null, lang: "zh-CN", tz: "Asia/Shanghai", perms: new Set(), departments: [], employees: [] };
+window.__candorErrors = [];
+window.addEventListener("error", (e) => window.__candorErrors.push(String(e.message)));
+window.addEventListener("unhandledrejection", (e) => window.__candorErrors.push(String(e.reason)));
+
+function t(key, vars) {
+  let s = (window.CANDOR_I18N[S.lang] || {})[key] ?? window.CANDOR_I18N.en[key] ?? key;
+  for (const [k, v] of Object.entries(vars || {})) s = s.replace(`{${k}}`, v);
+  return s;
+}
+
+// h("tag.class#id", {attrs, on: {click}}, ...children)
+function h(spec, attrs, ...kids) {
+  const [tagAndClass, id] = spec.split("#");
+  const [tag, ...classes] = tagAndClass.split(".");
+  const el = document.createElement(tag || "div");
+  if (classes.length) el.className = classes.join(" ");
+  if (id) el.id = id;
+  if (attrs && (typeof attrs !== "object" || attrs instanceof Node || Array.isArray(attrs))) { kids.unshift(attrs); attrs = null; }
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "on") for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
+    else if (v === true) el.setAttribute(k, "");
+    else if (v !== false && v != null) el.setAttribute(k, v);
+  }
+  for (const kid of kids.flat()) if (kid != null && kid !== false) el.append(kid instanceof Node ? kid : String(kid));
+  return el;
+}
+
+async function api(path, opts = {}) {
+  const headers = { "content-type": opts.contentType || "application/json" };
+  if (S.csrf && opts.method && opts.method !== "GET") headers["x-csrf-token"] = S.csrf;
+  const body = opts.body === undefined ? undefined : typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
+  const r = await fetch(path, { method: opts.method || "GET", headers, body, credentials: "same-origin" });
+  if (r.status === 401 && !opts.noRedirect) { S.me = null; render(); throw new Error("401"); }
+  if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || r.statusText);
+  return r.status === 204 ? null : r.json();
+}
+
+const fmtTime = (ms) => ms ? new Intl.DateTimeFormat(S.lang, { timeZone: S.tz, dateStyle: "short", timeStyle: "medium" }).format(new Date(ms)) : t("never");
+const fmtNum = (n) => new Intl.NumberFormat(S.lang).format(n);
+const catName = (c) => t("cat_" + c);
+const deptName = (id) => (S.departments.find((d) => d.id === id) || {}).name || t("none");
+const empName = (id) => (S.employees.find((e) => e.id === id) || {}).name || t("none");
+const can = (p) => S.perms.has(p);
+function msg(text, error) { return h("div.msg" + (error ? ".error" : ""), text); }
+function table(headers, rows, onClick) {
+  if (!rows.length) return h("p.muted", t("empty"));
+  return h("table", h("thead", h("tr", headers.map((x) => h("th", t(x))))),
+    h("tbody", rows.map((r) => h("tr" + (onClick ? ".clickable" : ""), onClick ? { on: { click: () => onClick(r) } } : null, r.cells.map((c) => h("td", c))))));
+}
+function form(fields, submitLabel, onSubmit) {
+  const out = h("div");
+  const f = h("form.row", { on: { submit: async (e) => {
+    e.preventDefault();
+    out.replaceChildren();
+    try { const r = await onSubmit(new FormData(f)); if (r) out.append(r); } catch (err) { out.append(msg(err.message, true)); }
+  } } }, fields, h("button", { type: "submit" }, submitLabel));
+  return h("div", f, out);
+}
+function select(name, options, value) {
+  return h("select", { name }, options.map(([v, label]) => h("option", { value: v, selected: String(v) === String(value) }, label)));
+}
+const deptOptions = (withNone) => [...(withNone ? [["", t("none")]] : []), ...S.departments.map((d) => [d.id, d.name])];
+
+// ---------- pages ----------
+
+const PAGES = [
+  ["dashboard", "nav_dashboard", "view_agents", pageDashboard],
+  ["agents", "nav_agents", "view_agents", pageAgents],
+  ["org", "nav_org", "view_org", pageOrg],
+  ["policies", "nav_policies", "view_policies", pagePolicies],
+  ["consent", "nav_consent", "view_consent", pageConsent],
+  ["events", "nav_events", "view_events", pageEvents],
+  ["access", "nav_access", "view_access_log", pageAccess],
+  ["admins", "nav_admins", "manage_admins", pageAdmins],
+  ["account", "nav_account", null, pageAccount],
+];
+
+async function pageDashboard(main) {
+  const d = await api("/api/v1/dashboard");
+  main.append(h("h1", t("nav_dashboard")),
+    h("div.cards", [["agents_total", d.agents_total], ["agents_online", d.agents_online], ["agents_offline", d.agents_offline]]
+      .map(([k, v]) => h("div.card#card-" + k, h("div.num", fmtNum(v)), h("div.label", t(k))))),
+    h("h2", t("problems")),
+    d.problems.length ? table(["host", "kind", "detail"], d.problems.map((p) => ({ cells: [p.hostname, t("problem_" + p.kind), p.detail] })))
+      : h("p.muted", t("no_problems")));
+  if (d.events_today) {
+    main.append(h("h2", t("events_today")),
+      table(["category", "count"], d.events_today.map(([c, n]) => ({ cells: [catName(c), fmtNum(n)] }))));
+  }
+}
+
+function agentStatus(a) {
+  return a.revoked_ms ? h("span.bad", t("revoked")) : a.online ? h("span.ok", t("online")) : h("span.bad", t("offline"));
+}
+
+async function pageAgents(main, arg) {
+  if (arg) return pageAgent(main, Number(arg));
+  const agents = await api("/api/v1/agents");
+  main.append(h("h1", t("nav_agents")),
+    table(["id", "host", "os", "version", "department", "employee", "status", "last_seen", "spool"],
+      agents.map((a) => ({ a, cells: [a.id, a.hostname, a.os, a.agent_version, deptName(a.department_id), empName(a.employee_id), agentStatus(a), fmtTime(a.last_seen_ms), fmtNum(a.spool_events)] })),
+      (r) => { location.hash = "#/agents/" + r.a.id; }));
+  if (can("manage_agents")) {
+    const tokens = await api("/api/v1/tokens");
+    main.append(h("h2", t("tokens")),
+      form([h("label", t("department"), select("department_id", deptOptions(true))), h("label", t("expires"), h("input", { name: "expires", value: "7d", size: 6 }))],
+        t("create_token"), async (f) => {
+          const body = { expires: f.get("expires") };
+          if (f.get("department_id")) body.department_id = Number(f.get("department_id"));
+          const r = await api("/api/v1/tokens", { method: "POST", body });
+          return h("div", msg(t("token_created")), h("textarea.mono#new-token", { readonly: true }, r.token));
+        }),
+      table(["id", "department", "expires", "used"], tokens.map((k) => ({ cells: [k.id, deptName(k.department_id), fmtTime(k.expires_ms), k.used_ms ? fmtTime(k.used_ms) + " → #" + k.used_by_agent : t("none")] }))));
+  }
+}
+
+async function pageAgent(main, id) {
+  const { agent: a, offline_gaps } = await api("/api/v1/agents/" + id);
+  const eff = await api(`/api/v1/agents/${id}/effective-policy`);
+  main.append(h("h1", `${a.hostname} (#${a.id})`),
+    h("div.panel", table(["status", "os", "version", "users", "addresses", "last_seen", "notices"],
+      [{ cells: [agentStatus(a), a.os, a.agent_version, a.users.join(", "), a.addresses.join(", "), fmtTime(a.last_seen_ms), a.notices.join("; ")] }])),
+    h("div.panel", h("strong", t("policy_current") + ": "), eff.current.policy ? `${eff.current.policy.name} r${eff.current.policy.revision} (${eff.current.policy.scope})` : t("none"), " · ",
+      h("span", t("collect") + ": "), eff.current.allowed ? catList(eff.current.allowed) : "", " · ",
+      eff.applied === eff.current.etag ? h("span.ok", t("up_to_date")) : h("span.bad", t("pending"))));
+  if (can("manage_agents")) {
+    main.append(h("h2", t("assign")),
+      form([h("label", t("employee"), select("employee_id", [["", t("none")], ...S.employees.map((e) => [e.id, e.name])], a.employee_id)),
+            h("label", t("department"), select("department_id", deptOptions(true), a.department_id))], t("save"), async (f) => {
+        const num = (k) => f.get(k) ? Number(f.get(k)) : null;
+        await api(`/api/v1/agents/${id}/assignment`, { method: "PUT", body: { employee_id: num("employee_id"), department_id: num("department_id") } });
+        return msg(t("saved"));
+      }));
+    if (!a.revoked_ms) main.append(h("h2", t("revoke")), form([h("label", t("revoke_reason"), h("input", { name: "reason", size: 40 }))], t("revoke"), async (f) => {
+      if (!confirm(t("revoke_confirm"))) return null;
+      await api(`/api/v1/agents/${id}/revoke`, { method: "POST", body: { reason: f.get("reason") } });
+      route();
+    }));
+  }
+  main.append(h("h2", t("offline_gaps")), table(["from", "to"], offline_gaps.map((g) => ({ cells: [fmtTime(g.offline_from_ms), fmtTime(g.offline_to_ms)] }))));
+}
+
+// Category bit set → names (bit = 1 << code; codes follow candor_proto::Category).
+const CATS = ["activity", "process", "web", "screen", "file", "device", "chat", "system"];
+const catList = (bits) => CATS.filter((c, i) => bits & (1 << (i + 1))).map(catName).join(", ");
+
+async function pageOrg(main) {
+  const tree = h("div.tree");
+  const kids = (pid) => S.departments.filter((d) => (d.parent_id ?? null) === pid);
+  const visible = new Set(S.departments.map((d) => d.id));
+  const roots = S.departments.filter((d) => d.parent_id == null || !visible.has(d.parent_id));
+  const branch = (list) => h("ul", list.map((d) => h("li", d.name, " ", h("span.muted", `(${S.employees.filter((e) => e.department_id === d.id).length})`), kids(d.id).length ? branch(kids(d.id)) : null)));
+  tree.append(branch(roots));
+  main.append(h("h1", t("nav_org")), h("div.panel", h("h2", t("departments")), tree));
+  if (can("manage_org")) {
+    main.append(h("div.panel",
+      form([h("label", t("name"), h("input", { name: "name", required: true })), h("label", t("parent"), select("parent_id", deptOptions(true)))], t("add"), async (f) => {
+        await api("/api/v1/departments", { method: "POST", body: { name: f.get("name"), parent_id: f.get("parent_id") ? Number(f.get("parent_id")) : null } });
+        await loadOrg(); route();
+      })));
+  }
+  main.append(h("h2", t("employees")), table(["id", "name", "username", "department"], S.employees.map((e) => ({ cells: [e.id, e.name, e.username || t("none"), deptName(e.department_id)] }))));
+  if (can("manage_org")) {
+    main.append(h("div.panel",
+      form([h("label", t("name"), h("input", { name: "name", required: true })), h("label", t("username"), h("input", { name: "username" })),
+            h("label", t("department"), select("department_id", deptOptions(true)))], t("add"), async (f) => {
+        await api("/api/v1/employees", { method: "POST", body: { name: f.get("name"), username: f.get("username") || null, department_id: f.get("department_id") ? Number(f.get("department_id")) : null } });
+        await loadOrg(); route();
+      })),
+      h("div.panel", h("h2", t("import_csv")), h("p.muted", t("import_help")),
+        form([h("textarea#org-csv", { name: "csv", placeholder: "department,name,username" })], t("import_csv"), async (f) => {
+          const r = await api("/api/v1/org/import", { method: "POST", body: f.get("csv"), contentType: "text/csv" });
+          await loadOrg();
+          return msg(t("imported", { d: r.departments_created, c: r.employees_created, u: r.employees_updated }));
+        })));
+  }
+}
+
+async function pagePolicies(main) {
+  const [policies, assignments] = await Promise.all([api("/api/v1/policies"), api("/api/v1/assignments")]);
+  const pname = (id) => (policies.find((p) => p.id === id) || {}).name || "#" + id;
+  main.append(h("h1", t("nav_policies")),
+    table(["id", "name", "revision", "collect"], policies.map((p) => ({ p, cells: [p.id, p.name, p.revision, CATS.filter((c) => p.doc.collect[c]).map(catName).join(", ") || t("none")] })),
+      can("manage_policies") ? (r) => editPolicy(r.p) : null));
+  const editor = h("div.panel#policy-editor");
+  function editPolicy(p) {
+    editor.replaceChildren(h("h2", p ? t("edit") + ": " + p.name : t("new_policy")),
+      form([h("label", t("name"), h("input", { name: "name", required: true, value: p ? p.name : "" })),
+            ...CATS.slice(0, 7).map((c) => h("label", catName(c), h("input", { type: "checkbox", name: c, checked: !!(p && p.doc.collect[c]) })))],
+        t("save"), async (f) => {
+          const doc = { collect: Object.fromEntries(CATS.slice(0, 7).map((c) => [c, f.get(c) === "on"])) };
+          if (p) await api("/api/v1/policies/" + p.id, { method: "PUT", body: { name: f.get("name"), doc } });
+          else await api("/api/v1/policies", { method: "POST", body: { name: f.get("name"), doc } });
+          route();
+        }));
+  }
+  if (can("manage_policies")) { editPolicy(null); main.append(editor); }
+  const targetName = (a) => a.scope === "global" ? t("global") : a.scope === "department" ? deptName(a.target) : "#" + a.target;
+  main.append(h("h2", t("assignments")),
+    table(["scope", "target", "nav_policies"], assignments.map((a) => ({ cells: [t(a.scope === "global" ? "global" : "scope_" + a.scope), targetName(a), pname(a.policy_id)] }))));
+  if (can("manage_policies") && policies.length) {
+    main.append(h("div.panel", form([
+      h("label", t("scope"), select("scope", [["global", t("global")], ["department", t("scope_department")], ["agent", t("scope_agent")]])),
+      h("label", t("target"), h("input", { name: "target", placeholder: "ID", size: 6 })),
+      h("label", t("nav_policies"), select("policy_id", policies.map((p) => [p.id, p.name])))], t("assign"), async (f) => {
+        await api("/api/v1/assignments", { method: "PUT", body: { scope: f.get("scope"), target: Number(f.get("target") || 0), policy_id: Number(f.get("policy_id")) } });
+        route();
+      })));
+  }
+}
+
+async function pageConsent(main, arg) {
+  main.append(h("h1", t("nav_consent")),
+    h("div.row", h("label", t("choose_employee"), (() => {
+      const s = select("employee", [["", t("none")], ...S.employees.map((e) => [e.id, e.name])], arg);
+      s.addEventListener("change", () => { location.hash = "#/consent/" + s.value; });
+      return s;
+    })())));
+  if (!arg) return;
+  const records = await api("/api/v1/consents?employee_id=" + Number(arg));
+  main.append(h("h2", t("consent_records")),
+    table(["category", "status", "method", "note", "recorded_by", "recorded_at"], records.slice().reverse().map((r) => ({ cells: [catName(r.category), r.granted ? h("span.ok", t("granted")) : h("span.bad", t("withdrawn")), r.method, r.note || "", r.recorded_by, fmtTime(r.recorded_ms)] }))));
+  if (can("manage_consent")) {
+    main.append(h("div.panel", h("h2", t("record_consent")), form([
+      h("label", t("category"), select("category", CATS.slice(0, 7).map((c) => [c, catName(c)]))),
+      h("label", t("status"), select("granted", [["true", t("grant")], ["false", t("withdraw")]])),
+      h("label", t("method"), select("method", [["paper", "paper"], ["api", "api"], ["portal", "portal"]])),
+      h("label", t("note"), h("input", { name: "note", size: 30 }))], t("save"), async (f) => {
+        await api("/api/v1/consents", { method: "POST", body: { employee_id: Number(arg), category: f.get("category"), granted: f.get("granted") === "true", method: f.get("method"), note: f.get("note") || null } });
+        route();
+      })));
+  }
+}
+
+async function pageEvents(main) {
+  const agents = await api("/api/v1/agents");
+  const results = h("div");
+  let cursor = null, query = "";
+  async function load(more) {
+    const page = await api("/api/v1/events?" + query + (more && cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+    cursor = page.next_cursor;
+    if (!more) results.replaceChildren();
+    results.append(table(["time", "agent", "category", "duration", "payload"], page.events.map((e) => ({ cells: [fmtTime(e.ts_ms), "#" + e.agent_id, catName(e.category), e.duration_ms ?? "", h("code", JSON.stringify(e.payload))] }))));
+    if (cursor) results.append(h("button.secondary", { on: { click: (ev) => { ev.target.remove(); load(true); } } }, t("more")));
+  }
+  main.append(h("h1", t("nav_events")),
+    form([h("label", t("agent"), select("agent", [["", t("any")], ...agents.map((a) => [a.id, `${a.hostname} (#${a.id})`])])),
+          h("label", t("category"), select("category", [["", t("any")], ...CATS.map((c) => [c, catName(c)])])),
+          h("label", t("from"), h("input", { type: "datetime-local", name: "from" })), h("label", t("to"), h("input", { type: "datetime-local", name: "to" }))],
+      t("search"), async (f) => {
+        const q = new URLSearchParams({ limit: "50" });
+        if (f.get("agent")) q.set("agent", f.get("agent"));
+        if (f.get("category")) q.set("category", f.get("category"));
+        if (f.get("from")) q.set("from", Date.parse(f.get("from")));
+        if (f.get("to")) q.set("to", Date.parse(f.get("to")));
+        query = q.toString();
+        await load(false);
+      }), results);
+}
+
+async function pageAccess(main) {
+  const entries = await api("/api/v1/access-log?limit=200");
+  main.append(h("h1", t("access_log")), table(["time", "actor", "action", "target", "hash"], entries.map((e) => ({ cells: [fmtTime(e.ts_ms), e.actor, e.action, e.target, h("code", e.hash.slice(0, 16))] }))));
+}
+
+async function pageAdmins(main) {
+  const admins = await api("/api/v1/admins");
+  const roles = ["system_admin", "security_admin", "auditor", "department_manager"];
+  const state = (a) => a.disabled ? h("span.bad", t("disabled")) : a.locked_until_ms > Date.now() ? h("span.bad", t("locked")) : h("span.ok", t("active"));
+  main.append(h("h1", t("admins")),
+    table(["id", "username", "role", "departments", "status", ""], admins.map((a) => ({ cells: [a.id, a.username, t("role_" + a.role), a.departments.map(deptName).join(", "), state(a),
+      h("span", a.id === S.me.id ? null : h("button.secondary", { on: { click: async () => { await api("/api/v1/admins/" + a.id, { method: "PUT", body: { disabled: !a.disabled } }); route(); } } }, a.disabled ? t("enable") : t("disable")),
+        a.locked_until_ms > Date.now() ? h("button.secondary", { on: { click: async () => { await api("/api/v1/admins/" + a.id, { method: "PUT", body: { unlock: true } }); route(); } } }, t("unlock")) : null)] }))),
+    h("div.panel", h("h2", t("create_admin")), form([
+      h("label", t("username"), h("input", { name: "username", required: true })),
+      h("label", t("role"), select("role", roles.map((r) => [r, t("role_" + r)]))),
+      h("label", t("departments"), h("select", { name: "departments", multiple: true, size: 3 }, S.departments.map((d) => h("option", { value: d.id }, d.name))))],
+      t("create_admin"), async (f) => {
+        const r = await api("/api/v1/admins", { method: "POST", body: { username: f.get("username"), role: f.get("role"), departments: f.getAll("departments").map(Number) } });
+        setTimeout(route, 15000);
+        return h("div", msg(t("admin_created", { u: f.get("username") })), h("code#new-admin-password", r.password));
+      })));
+}
+
+async function pageAccount(main) {
+  main.append(h("h1", t("nav_account")), h("div.panel", h("p", `${S.me.username} · ${t("role_" + S.me.role)}`),
+    h("p", S.me.totp_enabled ? t("totp_on") : t("totp_off"))));
+  const box = h("div.panel");
+  if (!S.me.totp_enabled) {
+    box.append(h("button", { on: { click: async () => {
+      const s = await api("/api/v1/auth/totp/setup", { method: "POST", body: {} });
+      box.replaceChildren(h("p", t("totp_secret")), h("code", s.secret), h("p.muted.mono", s.otpauth_url),
+        form([h("label", t("totp"), h("input", { name: "code", inputmode: "numeric", size: 8 }))], t("confirm"), async (f) => {
+          await api("/api/v1/auth/totp", { method: "PUT", body: { secret: s.secret, code: f.get("code") } });
+          await loadMe(); route();
+        }));
+    } } }, t("totp_setup")));
+  } else {
+    box.append(form([h("label", t("totp"), h("input", { name: "code", size: 8 }))], t("turn_off"), async (f) => {
+      await api("/api/v1/auth/totp", { method: "PUT", body: { secret: null, code: f.get("code") } });
+      await loadMe(); route();
+    }));
+  }
+  main.append(box);
+}
+
+// ---------- shell ----------
+
+async function loadMe() {
+  const me = await api("/api/v1/auth/me", { noRedirect: true });
+  S.me = me.admin; S.csrf = me.csrf || S.csrf; S.tz = me.timezone; S.lang = me.admin.lang; S.perms = new Set(me.permissions);
+  document.documentElement.lang = S.lang;
+}
+
+async function loadOrg() {
+  if (!can("view_org")) return;
+  [S.departments, S.employees] = await Promise.all([api("/api/v1/departments"), api("/api/v1/employees")]);
+}
+
+function renderLogin() {
+  const err = h("div");
+  const totp = h("label#totp-field", { hidden: true }, t("totp"), h("input", { name: "totp", inputmode: "numeric", autocomplete: "one-time-code" }));
+  const f = h("form.login#login-form", h("h1", "Candor"),
+    h("label", t("username"), h("input", { name: "username", autocomplete: "username", required: true })),
+    h("label", t("password"), h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
+    totp, h("button", { type: "submit" }, t("login")), err);
+  f.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    err.replaceChildren();
+    const d = new FormData(f);
+    const body = { username: d.get("username"), password: d.get("password") };
+    if (!totp.hidden) body.totp = d.get("totp");
+    try {
+      const r = await api("/api/v1/auth/login", { method: "POST", body, noRedirect: true });
+      S.csrf = r.csrf;
+      await start();
+    } catch (ex) {
+      if (ex.message === "totp required") totp.hidden = false; else err.append(msg(ex.message, true));
+    }
+  });
+  document.getElementById("app").replaceChildren(f);
+}
+
+function render() {
+  if (!S.me) return renderLogin();
+  const [name, arg] = (location.hash.replace(/^#\//, "") || "dashboard").split("/");
+  const pages = PAGES.filter(([, , perm]) => !perm || can(perm));
+  const page = pages.find(([n]) => n === name) || pages[0];
+  const main = h("main#page-" + page[0]);
+  const lang = select("lang", [["zh-CN", "中文"], ["en", "English"]], S.lang);
+  lang.id = "lang";
+  lang.addEventListener("change", async () => { await api("/api/v1/auth/me", { method: "PUT", body: { lang: lang.value } }); S.lang = lang.value; document.documentElement.lang = S.lang; render(); });
+  const shell = h("div",
+    h("header", h("span.brand", "Candor"), h("span.spacer"), h("span", `${S.me.username} · ${t("role_" + S.me.role)}`), lang,
+      h("button#logout", { on: { click: async () => { await api("/api/v1/auth/logout", { method: "POST", body: {} }); S.me = null; S.csrf = null; render(); } } }, t("logout"))),
+    h("div.layout", h("nav", pages.map(([n, label]) => h("a" + (n === page[0] ? ".active" : ""), { href: "#/" + n, id: "nav-" + n }, t(label)))), main));
+  document.getElementById("app").replaceChildren(shell);
+  main.append(h("p.muted", t("loading")));
+  const fill = h("div");
+  page[3](fill, arg).then(() => main.replaceChildren(...fill.childNodes), (e) => { if (e.message !== "401") main.replaceChildren(msg(e.message, true)); });
+}
+const route = render;
+
+async function start() {
+  await loadMe();
+  await loadOrg();
+  render();
+}
+
+window.addEventListener("hashchange", () => { if (S.me) render(); });
+document.addEventListener("DOMContentLoaded", () => { start().catch(() => renderLogin()); });

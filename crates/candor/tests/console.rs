@@ -1,0 +1,190 @@
+//! The console in real headless Chromium against a real server and agent,
+//! seeded through the real APIs: every page renders without errors for each
+//! role, language switching, org import and token creation through the UI,
+//! event filters, the auditor's access log, department scoping by URL and
+//! API, and lock-out after repeated wrong passwords. Screenshots of the main
+//! pages land in test-output/console/.
+
+mod common;
+
+use common::browser::Browser;
+use common::*;
+use serde_json::json;
+use std::time::Duration;
+
+struct Seed {
+    sales: u64,
+    rnd: u64,
+    lisi: u64,
+    agent_rnd: u64,
+}
+
+async fn seed(server: &Server, team: &Team, agent: &mut Agent, other: &Agent) -> Seed {
+    let csv = "department,name,username\n总部/销售部,张三,zhangsan\n总部/研发部,李四,lisi\n";
+    let r = team
+        .sys
+        .client
+        .post(format!("{}/api/v1/org/import", server.url))
+        .bearer_auth(team.sys.token())
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let depts = team.sys.get("/api/v1/departments").await;
+    let id_of =
+        |name: &str| depts.as_array().unwrap().iter().find(|d| d["name"] == name).unwrap()["id"].as_u64().unwrap();
+    let (sales, rnd) = (id_of("销售部"), id_of("研发部"));
+    let emps = team.sys.get("/api/v1/employees").await;
+    let emp = |u: &str| emps.as_array().unwrap().iter().find(|e| e["username"] == u).unwrap()["id"].as_u64().unwrap();
+    let (zhangsan, lisi) = (emp("zhangsan"), emp("lisi"));
+    team.sys
+        .put(
+            &format!("/api/v1/agents/{}/assignment", agent.id),
+            json!({"employee_id": zhangsan, "department_id": sales}),
+        )
+        .await;
+    team.sys
+        .put(&format!("/api/v1/agents/{}/assignment", other.id), json!({"employee_id": lisi, "department_id": rnd}))
+        .await;
+    let policy =
+        team.sec.post("/api/v1/policies", json!({"name": "办公", "doc": {"collect": {"activity": true}}})).await;
+    team.sec.put("/api/v1/assignments", json!({"scope": "global", "policy_id": policy["id"]})).await;
+    team.consent(zhangsan, "activity", true).await;
+    agent.start(&["--synthetic-rate", "200", "--synthetic-total", "300"]);
+    wait_until(Duration::from_secs(20), "events stored", async || server.synthetic_counts(agent.id).0 == 300).await;
+    Seed { sales, rnd, lisi, agent_rnd: other.id }
+}
+
+#[tokio::test]
+async fn console_in_chromium() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), "[auth]\nmax_failed_logins = 5\nlockout_minutes = 15\n").await;
+    let mut agent = Agent::enroll(&server, "agent", &fast_agent_toml(""));
+    let other = Agent::enroll(&server, "other", "");
+    let team = server.team().await;
+    let seed = seed(&server, &team, &mut agent, &other).await;
+    let mgr = team
+        .sys
+        .post("/api/v1/admins", json!({"username": "mgr", "role": "department_manager", "departments": [seed.sales]}))
+        .await;
+    let mgr_pw = mgr["password"].as_str().unwrap().to_string();
+    let console = format!("{}/", server.url);
+    let b = Browser::start().await;
+
+    // System admin: every page in their menu renders, in Chinese by default.
+    b.login(&console, "admin", &server.admin_password()).await;
+    assert_eq!(b.text("#card-agents_total .num").await, "2");
+    assert!(b.text("nav").await.contains("终端"));
+    b.page_ok("dashboard").await;
+    b.screenshot("dashboard-zh").await;
+    for page in ["agents", "org", "policies", "consent", "admins", "account"] {
+        b.click(&format!("#nav-{page}")).await;
+        b.page_ok(page).await;
+        b.screenshot(&format!("{page}-system-admin")).await;
+    }
+    // The system admin reads no collected data and not the access log.
+    let nav = b.text("nav").await;
+    assert!(!nav.contains("事件") && !nav.contains("访问日志"), "{nav}");
+
+    // Language switch, remembered for the account.
+    let lang = b.client.find(fantoccini::Locator::Css("#lang")).await.unwrap();
+    lang.select_by_value("en").await.unwrap();
+    b.wait_text("nav", "Endpoints").await;
+    b.click("#nav-dashboard").await;
+    b.page_ok("dashboard").await;
+    b.screenshot("dashboard-en").await;
+    b.goto(&console).await;
+    b.wait_text("nav", "Endpoints").await;
+
+    // Org import and token creation through the UI.
+    b.click("#nav-org").await;
+    b.page_ok("org").await;
+    b.fill("#org-csv", "department,name,username\n总部/财务部,王五,wangwu\n").await;
+    b.click("#page-org .panel:last-child button").await;
+    b.wait_text("#page-org", "1 departments, 1 employees created").await;
+    b.click("#nav-agents").await;
+    b.page_ok("agents").await;
+    b.click("#page-agents form button").await;
+    let token =
+        b.client.wait().for_element(fantoccini::Locator::Css("#new-token")).await.unwrap().prop("value").await.unwrap();
+    assert!(token.unwrap_or_default().starts_with("CANDOR1."));
+    // An endpoint's detail page.
+    b.goto(&format!("{console}#/agents/{}", agent.id)).await;
+    b.page_ok("agents").await;
+    b.wait_text("#page-agents", "up to date").await;
+    b.screenshot("agent-detail").await;
+    b.logout().await;
+
+    // Security admin: events with filters that change the numbers.
+    b.login(&console, "sec", &team.sec_password).await;
+    b.click("#nav-events").await;
+    b.page_ok("events").await;
+    b.click("#page-events form button").await;
+    b.wait_text("#page-events table", "synthetic").await;
+    let rows_all = b.client.find_all(fantoccini::Locator::Css("#page-events tbody tr")).await.unwrap().len();
+    assert_eq!(rows_all, 50, "first page of 300");
+    let cat = b.client.find(fantoccini::Locator::Css("#page-events select[name=category]")).await.unwrap();
+    cat.select_by_value("system").await.unwrap();
+    b.click("#page-events form button").await;
+    b.wait_text("#page-events table", "agent_started").await;
+    let rows_system = b.client.find_all(fantoccini::Locator::Css("#page-events tbody tr")).await.unwrap().len();
+    assert!(rows_system < rows_all && rows_system >= 1, "category filter narrows: {rows_system}");
+    // A date range before any event: nothing.
+    b.client
+        .execute("document.querySelector('#page-events input[name=to]').value = '2001-01-01T00:00'", vec![])
+        .await
+        .unwrap();
+    b.click("#page-events form button").await;
+    b.wait_text("#page-events", "暂无数据").await;
+    b.screenshot("events").await;
+    for page in ["dashboard", "policies", "consent"] {
+        b.click(&format!("#nav-{page}")).await;
+        b.page_ok(page).await;
+    }
+    b.logout().await;
+
+    // Auditor: the access log shows the security admin's reads.
+    b.login(&console, "aud", &team.aud_password).await;
+    b.click("#nav-access").await;
+    b.page_ok("access").await;
+    b.wait_text("#page-access", "events.query").await;
+    b.screenshot("access-log").await;
+    b.logout().await;
+
+    // Department manager: sees only their department, by page, URL and API.
+    b.login(&console, "mgr", &mgr_pw).await;
+    b.click("#nav-agents").await;
+    b.page_ok("agents").await;
+    let rows = b.client.find_all(fantoccini::Locator::Css("#page-agents tbody tr")).await.unwrap().len();
+    assert_eq!(rows, 1, "only the sales endpoint");
+    b.goto(&format!("{console}#/agents/{}", seed.agent_rnd)).await;
+    b.wait_text("#page-agents", "no agent").await;
+    b.screenshot("manager-denied").await;
+    let mgr_api = AdminApi::login(&server.url, &server.ca_fingerprint(), "mgr", &mgr_pw).await;
+    for path in [format!("/api/v1/employees/{}", seed.lisi), format!("/api/v1/agents/{}", seed.agent_rnd)] {
+        let (s, _) = mgr_api.call(reqwest::Method::GET, &path, None).await;
+        assert_eq!(s, 404, "{path}");
+    }
+    let (s, _) = mgr_api.call(reqwest::Method::GET, &format!("/api/v1/events?agent={}", seed.agent_rnd), None).await;
+    assert_eq!(s, 404);
+    let depts = mgr_api.get("/api/v1/departments").await;
+    assert!(depts.as_array().unwrap().iter().all(|d| d["id"] != seed.rnd));
+    let (s, _) = mgr_api.call(reqwest::Method::GET, "/api/v1/access-log", None).await;
+    assert_eq!(s, 403);
+    b.logout().await;
+
+    // Five wrong passwords lock the account; the right one is then refused too.
+    for _ in 0..5 {
+        b.fill("#login-form input[name=username]", "mgr").await;
+        b.fill("#login-form input[name=password]", "wrong").await;
+        b.click("#login-form button").await;
+        b.wait_text("#login-form", "wrong username or password").await;
+    }
+    b.fill("#login-form input[name=password]", &mgr_pw).await;
+    b.click("#login-form button").await;
+    b.wait_text("#login-form", "locked").await;
+    b.screenshot("locked").await;
+    agent.stop();
+}
