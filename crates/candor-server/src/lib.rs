@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod company_time;
 pub mod config;
 pub mod enrollment;
 pub mod ingest;
@@ -97,6 +98,7 @@ fn tls_names(config: &ServerConfig, public_url: &str) -> Vec<String> {
 
 /// Open the data directory and serve until shut down.
 pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
+    company_time::parse_tz(&config.console.timezone).map_err(|e| anyhow::anyhow!("console.timezone: {e}"))?;
     let data = DataDir::open(&config)?;
     let first_admin_password = data.ensure_first_admin()?;
     let public_url = config.public_url();

@@ -28,6 +28,8 @@ pub enum Perm {
     ManageConsent,
     ViewConsent,
     ViewEvents,
+    ViewAlerts,
+    ManageAlerts,
     ViewAccessLog,
 }
 
@@ -66,11 +68,19 @@ impl Role {
             Role::SecurityAdmin => {
                 matches!(
                     p,
-                    ViewOrg | ViewAgents | ManagePolicies | ViewPolicies | ManageConsent | ViewConsent | ViewEvents
+                    ViewOrg
+                        | ViewAgents
+                        | ManagePolicies
+                        | ViewPolicies
+                        | ManageConsent
+                        | ViewConsent
+                        | ViewEvents
+                        | ViewAlerts
+                        | ManageAlerts
                 )
             }
             Role::Auditor => matches!(p, ViewOrg | ViewAgents | ViewPolicies | ViewConsent | ViewAccessLog),
-            Role::DepartmentManager => matches!(p, ViewOrg | ViewAgents | ViewEvents),
+            Role::DepartmentManager => matches!(p, ViewOrg | ViewAgents | ViewEvents | ViewAlerts),
         }
     }
 
@@ -93,6 +103,8 @@ mod tests {
         assert!(Role::Auditor.can(Perm::ViewAccessLog));
         assert!(!Role::Auditor.can(Perm::ManagePolicies) && !Role::Auditor.can(Perm::ViewEvents));
         assert!(Role::DepartmentManager.is_scoped() && !Role::DepartmentManager.can(Perm::ManageAgents));
+        assert!(Role::SecurityAdmin.can(Perm::ManageAlerts) && !Role::DepartmentManager.can(Perm::ManageAlerts));
+        assert!(!Role::SystemAdmin.can(Perm::ViewAlerts));
         assert_eq!(Role::parse("auditor"), Some(Role::Auditor));
     }
 }

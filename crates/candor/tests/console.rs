@@ -13,6 +13,7 @@ use serde_json::json;
 use std::time::Duration;
 
 struct Seed {
+    zhangsan: u64,
     sales: u64,
     rnd: u64,
     lisi: u64,
@@ -54,7 +55,34 @@ async fn seed(server: &Server, team: &Team, agent: &mut Agent, other: &Agent) ->
     team.consent(zhangsan, "activity", true).await;
     agent.start(&["--synthetic-rate", "200", "--synthetic-total", "300"]);
     wait_until(Duration::from_secs(20), "events stored", async || server.synthetic_counts(agent.id).0 == 300).await;
-    Seed { sales, rnd, lisi, agent_rnd: other.id }
+    // A web event without consent: refused at ingest, which raises an alert.
+    let creds: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(agent.state_dir.join("credentials.json")).unwrap()).unwrap();
+    let body = candor_proto::batch::encode(
+        &candor_proto::batch::Batch {
+            agent_id: agent.id,
+            floor: 1,
+            events: vec![candor_proto::Event {
+                seq: 1_000_000,
+                ts_ms: candor_proto::now_ms(),
+                duration_ms: None,
+                category: candor_proto::Category::Web,
+                payload: candor_proto::Payload::Synthetic { n: 0, note: None }.to_json(),
+            }],
+        },
+        1,
+    );
+    let r = team
+        .sys
+        .client
+        .post(format!("{}/api/v1/ingest", server.url))
+        .header("authorization", format!("Bearer {}.{}", agent.id, creds["secret"].as_str().unwrap()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    Seed { sales, rnd, lisi, zhangsan, agent_rnd: other.id }
 }
 
 #[tokio::test]
@@ -143,6 +171,68 @@ async fn console_in_chromium() {
         b.click(&format!("#nav-{page}")).await;
         b.page_ok(page).await;
     }
+
+    // Timeline of one employee's day.
+    b.goto(&format!("{console}#/timeline/{}", seed.zhangsan)).await;
+    b.page_ok("timeline").await;
+    // 300 synthetic events and the agent's start.
+    assert!(b.wait_text("#page-timeline", "(301)").await.contains("张三"));
+    let bars = b.client.find_all(fantoccini::Locator::Css("#timeline-chart rect")).await.unwrap().len();
+    assert_eq!(bars, 24);
+    b.screenshot("timeline").await;
+
+    // Statistics: a department filter changes the numbers; exports are valid files.
+    b.click("#nav-stats").await;
+    b.page_ok("stats").await;
+    b.wait_text("#stats-total", "300").await;
+    b.screenshot("stats").await;
+    b.goto(&format!("{console}#/stats?from=2026-01-01&to=2030-12-31&department={}", seed.rnd)).await;
+    b.wait_text("#page-stats", "at most 366 days").await;
+    let from = candor_server::company_time::date_at(chrono_tz::Asia::Shanghai, candor_proto::now_ms()).to_string();
+    b.goto(&format!("{console}#/stats?from={from}&to={from}&department={}", seed.rnd)).await;
+    b.page_ok("stats").await;
+    let rnd_text = b.text("#stats-total").await;
+    assert!(!rnd_text.contains("300"), "R&D has no events: {rnd_text}");
+    b.goto(&format!("{console}#/stats?from={from}&to={from}&department={}", seed.sales)).await;
+    b.wait_text("#stats-total", "300").await;
+    let csv_href = b.attr("#export-csv", "href").await;
+    let xlsx_href = b.attr("#export-xlsx", "href").await;
+    // Download with the browser's own cookie session.
+    let csv = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => r.text()).then(done);",
+            vec![json!(csv_href)],
+        )
+        .await
+        .unwrap();
+    let csv = csv.as_str().unwrap();
+    assert!(csv.starts_with("date,category,events,minutes\n"), "{csv}");
+    assert!(csv.contains(&format!("{from},activity,300,")), "{csv}");
+    let xlsx =
+        team.sec.client.get(format!("{}{}", server.url, xlsx_href)).bearer_auth(team.sec.token()).send().await.unwrap();
+    assert!(xlsx.headers()["content-type"].to_str().unwrap().contains("spreadsheetml"));
+    let bytes = xlsx.bytes().await.unwrap();
+    assert_eq!(&bytes[..2], b"PK", "XLSX is a zip");
+    assert!(bytes.windows(15).any(|w| w == &b"xl/workbook.xml"[..]), "XLSX has a workbook part");
+
+    // Alerts inbox: the refused web event raised one; acknowledge, assign, comment.
+    b.click("#nav-alerts").await;
+    b.page_ok("alerts").await;
+    b.wait_text("#page-alerts", "拒收事件").await;
+    b.click("#page-alerts tbody tr").await;
+    b.page_ok("alerts").await;
+    b.click("#alert-acknowledged").await;
+    b.wait_text("#page-alerts", "已确认").await;
+    b.click("#alert-assign-me").await;
+    b.wait_text("#page-alerts", "处理人: sec").await;
+    b.fill("#alert-comment", "已联系员工，确认为误操作").await;
+    b.click("#page-alerts form button").await;
+    b.wait_text("#page-alerts table", "已联系员工").await;
+    b.screenshot("alert").await;
+    b.click("#nav-alerts").await;
+    b.page_ok("alerts").await;
+    assert!(b.text("#page-alerts").await.contains("暂无数据"), "no open alerts remain");
     b.logout().await;
 
     // Auditor: the access log shows the security admin's reads.
@@ -150,6 +240,7 @@ async fn console_in_chromium() {
     b.click("#nav-access").await;
     b.page_ok("access").await;
     b.wait_text("#page-access", "events.query").await;
+    b.wait_text("#page-access", "timeline.view").await;
     b.screenshot("access-log").await;
     b.logout().await;
 

@@ -120,7 +120,13 @@ pub async fn ingest(
     if !refused.is_empty() {
         tracing::warn!(agent_id, refused = refused.len(), "refused events of categories not allowed for this agent");
     }
-    let item = IngestItem { agent_id, floor: decoded.floor, events, refused: refused.iter().map(|e| e.seq).collect() };
+    let item = IngestItem {
+        agent_id,
+        floor: decoded.floor,
+        alerts: crate::ingest::alerts::raised_by(agent_id, &events, &refused),
+        refused: refused.iter().map(|e| e.seq).collect(),
+        events,
+    };
     let o = state.writer.submit(item).await.map_err(ApiError::internal)?;
     Ok(Json(IngestAck { acked: o.acked, stored: o.stored, duplicates: o.duplicates, refused: o.refused }))
 }

@@ -237,6 +237,8 @@ pub async fn me(state: State, parts: Parts, AdminSession(admin): AdminSession) -
         (ManageConsent, "manage_consent"),
         (ViewConsent, "view_consent"),
         (ViewEvents, "view_events"),
+        (ViewAlerts, "view_alerts"),
+        (ManageAlerts, "manage_alerts"),
         (ViewAccessLog, "view_access_log"),
     ];
     let permissions = all.iter().filter(|(p, _)| admin.role.can(*p)).map(|(_, n)| *n).collect();

@@ -136,7 +136,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    use admin::{admins, agents, dashboard, events, org, policies};
+    use admin::{admins, agents, alerts, dashboard, events, org, policies, reports};
     let body_limit = state.config.ingest.max_batch_bytes;
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", assets::INDEX) }))
@@ -182,6 +182,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/employees", get(org::list_employees).post(org::create_employee))
         .route("/api/v1/employees/{id}", get(org::get_employee).put(org::update_employee))
         .route("/api/v1/org/import", post(org::import_org))
+        .route("/api/v1/employees/{id}/timeline", get(reports::timeline))
+        .route("/api/v1/stats", get(reports::stats))
+        .route("/api/v1/stats/export", get(reports::export))
+        .route("/api/v1/alerts", get(alerts::list_alerts))
+        .route("/api/v1/alerts/{id}", get(alerts::get_alert).put(alerts::update_alert))
+        .route("/api/v1/alerts/{id}/comments", post(alerts::comment_alert))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)

@@ -75,6 +75,9 @@ const PAGES = [
   ["org", "nav_org", "view_org", pageOrg],
   ["policies", "nav_policies", "view_policies", pagePolicies],
   ["consent", "nav_consent", "view_consent", pageConsent],
+  ["timeline", "nav_timeline", "view_events", pageTimeline],
+  ["stats", "nav_stats", "view_events", pageStats],
+  ["alerts", "nav_alerts", "view_alerts", pageAlerts],
   ["events", "nav_events", "view_events", pageEvents],
   ["access", "nav_access", "view_access_log", pageAccess],
   ["admins", "nav_admins", "manage_admins", pageAdmins],
@@ -89,10 +92,112 @@ async function pageDashboard(main) {
     h("h2", t("problems")),
     d.problems.length ? table(["host", "kind", "detail"], d.problems.map((p) => ({ cells: [p.hostname, t("problem_" + p.kind), p.detail] })))
       : h("p.muted", t("no_problems")));
+  if (d.recent_alerts) {
+    main.append(h("h2", t("recent_alerts")), alertTable(d.recent_alerts));
+  }
   if (d.events_today) {
     main.append(h("h2", t("events_today")),
-      table(["category", "count"], d.events_today.map(([c, n]) => ({ cells: [catName(c), fmtNum(n)] }))));
+      table(["category", "count", "duration"], d.events_today.map((x) => ({ cells: [catName(x.category), fmtNum(x.events), fmtDur(x.duration_ms)] }))));
   }
+}
+
+const fmtDur = (ms) => { const m = Math.round(ms / 60000); return m >= 60 ? `${Math.floor(m / 60)} h ${m % 60} min` : `${m} min`; };
+const today = () => new Intl.DateTimeFormat("en-CA", { timeZone: S.tz }).format(new Date());
+const daysAgo = (n) => new Intl.DateTimeFormat("en-CA", { timeZone: S.tz }).format(new Date(Date.now() - n * 86400000));
+const sevClass = (s) => s === "critical" || s === "warning" ? "span.bad" : "span";
+
+function alertTable(alerts) {
+  return table(["time", "agent", "kind", "severity", "detail", "status", "assignee"], alerts.map((a) => ({ a, cells: [fmtTime(a.ts_ms), a.agent_id ? "#" + a.agent_id : t("none"), t("alert_" + a.kind), h(sevClass(a.severity), t("sev_" + a.severity)), a.detail, t("st_" + a.status), a.assignee || t("none")] })),
+    (r) => { location.hash = "#/alerts/" + r.a.id; });
+}
+
+async function pageAlerts(main, arg) {
+  if (arg) return pageAlert(main, Number(arg));
+  const q = new URLSearchParams(location.hash.split("?")[1] || "");
+  const status = q.get("status") ?? "open";
+  const list = await api("/api/v1/alerts?" + (status ? "status=" + status : ""));
+  const filter = select("status", [["open", t("st_open")], ["acknowledged", t("st_acknowledged")], ["closed", t("st_closed")], ["", t("any")]], status);
+  filter.id = "alert-status";
+  filter.addEventListener("change", () => { location.hash = "#/alerts?status=" + filter.value; });
+  main.append(h("h1", t("nav_alerts")), h("div.row", h("label", t("status"), filter)), h("p"), alertTable(list));
+}
+
+async function pageAlert(main, id) {
+  const { alert: a, comments } = await api("/api/v1/alerts/" + id);
+  main.append(h("h1", `${t("alert_" + a.kind)} #${a.id}`),
+    h("div.panel", h("p", a.detail), h("p.muted", `${fmtTime(a.ts_ms)} · #${a.agent_id ?? ""} · ${t("sev_" + a.severity)} · ${t("st_" + a.status)} · ${t("assignee")}: ${a.assignee || t("none")}`)));
+  if (can("manage_alerts")) {
+    main.append(h("div.row",
+      ["acknowledged", "closed", "open"].filter((s) => s !== a.status).map((s) => h("button.secondary#alert-" + s, { on: { click: async () => { await api("/api/v1/alerts/" + id, { method: "PUT", body: { status: s } }); route(); } } }, t("to_" + s))),
+      h("button.secondary#alert-assign-me", { on: { click: async () => { await api("/api/v1/alerts/" + id, { method: "PUT", body: { assignee: S.me.username } }); route(); } } }, t("assign_to_me"))));
+  }
+  main.append(h("h2", t("comments")), table(["time", "actor", "note"], comments.map((c) => ({ cells: [fmtTime(c.ts_ms), c.author, c.text] }))));
+  if (can("manage_alerts")) {
+    main.append(form([h("label", t("comment"), h("input#alert-comment", { name: "text", size: 50, required: true }))], t("add"), async (f) => {
+      await api(`/api/v1/alerts/${id}/comments`, { method: "POST", body: { text: f.get("text") } });
+      route();
+    }));
+  }
+}
+
+async function pageTimeline(main, arg) {
+  const [emp, date] = (arg || "").split("@");
+  const pick = select("employee", [["", t("choose_employee")], ...S.employees.map((e) => [e.id, e.name])], emp);
+  pick.id = "timeline-employee";
+  const day = h("input#timeline-date", { type: "date", value: date || today() });
+  const go = () => { if (pick.value) location.hash = `#/timeline/${pick.value}@${day.value}`; };
+  pick.addEventListener("change", go); day.addEventListener("change", go);
+  main.append(h("h1", t("nav_timeline")), h("div.row", h("label", t("employee"), pick), h("label", t("date"), day)));
+  if (!emp) return;
+  const tl = await api(`/api/v1/employees/${Number(emp)}/timeline?date=${encodeURIComponent(date || today())}`);
+  // Hour strip: events per hour of the company day.
+  const perHour = new Array(24).fill(0);
+  for (const e of tl.events) perHour[Math.min(23, Math.floor((e.ts_ms - tl.day_start_ms) / 3600000))]++;
+  main.append(h("h2", `${tl.employee.name} · ${tl.date}`), barChart(perHour.map((n, i) => [String(i).padStart(2, "0"), n]), "timeline-chart"));
+  if (tl.alerts.length) main.append(h("h2", t("nav_alerts")), alertTable(tl.alerts));
+  main.append(h("h2", t("events") + ` (${fmtNum(tl.events.length)}${tl.truncated ? "+" : ""})`),
+    table(["time", "agent", "category", "duration", "payload"], tl.events.slice(0, 500).map((e) => ({ cells: [fmtTime(e.ts_ms), "#" + e.agent_id, catName(e.category), e.duration_ms ? fmtDur(e.duration_ms) : "", h("code", JSON.stringify(e.payload))] }))));
+}
+
+// A bar chart as inline SVG; labels and numbers are text nodes.
+function barChart(data, id) {
+  const NS = "http://www.w3.org/2000/svg";
+  const el = (tag, attrs, text) => { const e = document.createElementNS(NS, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); if (text != null) e.textContent = text; return e; };
+  const W = 900, H = 160, pad = 24, max = Math.max(1, ...data.map((d) => d[1]));
+  const bw = (W - pad) / data.length;
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H + 20}`, width: "100%", id, role: "img" });
+  data.forEach(([label, v], i) => {
+    const bh = (v / max) * (H - pad);
+    svg.append(el("rect", { x: pad + i * bw + 2, y: H - bh, width: Math.max(1, bw - 4), height: bh, fill: "#2455c3", "data-value": v }));
+    if (data.length <= 31 || i % Math.ceil(data.length / 31) === 0) svg.append(el("text", { x: pad + i * bw + bw / 2, y: H + 14, "font-size": 10, "text-anchor": "middle", fill: "#5b6375" }, label));
+  });
+  svg.append(el("text", { x: 0, y: 12, "font-size": 10, fill: "#5b6375" }, fmtNum(max)));
+  return h("div.panel", svg);
+}
+
+async function pageStats(main) {
+  const q = new URLSearchParams(location.hash.split("?")[1] || "");
+  const from = q.get("from") || daysAgo(6), to = q.get("to") || today();
+  const dept = q.get("department") || "", emp = q.get("employee") || "";
+  const params = new URLSearchParams({ from, to });
+  if (dept) params.set("department", dept);
+  if (emp) params.set("employee", emp);
+  const f = form([h("label", t("from"), h("input#stats-from", { type: "date", name: "from", value: from })), h("label", t("to"), h("input#stats-to", { type: "date", name: "to", value: to })),
+    h("label", t("department"), select("department", deptOptions(true), dept)), h("label", t("employee"), select("employee", [["", t("any")], ...S.employees.map((e) => [e.id, e.name])], emp))],
+    t("search"), async (fd) => {
+      const p = new URLSearchParams();
+      for (const k of ["from", "to", "department", "employee"]) if (fd.get(k)) p.set(k, fd.get(k));
+      location.hash = "#/stats?" + p.toString();
+    });
+  main.append(h("h1", t("nav_stats")), f);
+  const st = await api("/api/v1/stats?" + params);
+  const totals = {};
+  for (const d of st.days) for (const x of d.totals) { totals[x.category] = totals[x.category] || { events: 0, duration_ms: 0 }; totals[x.category].events += x.events; totals[x.category].duration_ms += x.duration_ms; }
+  const perDay = st.days.map((d) => [d.date.slice(5), d.totals.reduce((a, x) => a + x.events, 0)]);
+  main.append(h("div.row", h("a.button#export-csv", { href: "/api/v1/stats/export?format=csv&" + params, download: "" }, t("export_csv")), " · ",
+      h("a.button#export-xlsx", { href: "/api/v1/stats/export?format=xlsx&" + params, download: "" }, t("export_xlsx"))),
+    h("h2", t("events_per_day")), barChart(perDay, "stats-chart"),
+    h("h2", t("by_category")), h("div#stats-total", table(["category", "count", "duration"], Object.entries(totals).map(([c, x]) => ({ cells: [catName(c), fmtNum(x.events), fmtDur(x.duration_ms)] })))));
 }
 
 function agentStatus(a) {
@@ -349,7 +454,7 @@ function renderLogin() {
 
 function render() {
   if (!S.me) return renderLogin();
-  const [name, arg] = (location.hash.replace(/^#\//, "") || "dashboard").split("/");
+  const [name, arg] = (location.hash.replace(/^#\//, "").split("?")[0] || "dashboard").split("/");
   const pages = PAGES.filter(([, , perm]) => !perm || can(perm));
   const page = pages.find(([n]) => n === name) || pages[0];
   const main = h("main#page-" + page[0]);

@@ -6,6 +6,7 @@
 //! fsync, and SQLite never contends with itself.
 
 pub mod ack;
+pub mod alerts;
 
 use crate::store::{IngestItem, IngestOutcome, Store};
 use std::sync::atomic::{AtomicU64, Ordering};

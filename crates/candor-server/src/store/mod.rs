@@ -37,6 +37,77 @@ pub struct IngestItem {
     pub events: Vec<Event>,
     /// Seqs refused by policy × consent (counted, not stored, but acknowledged).
     pub refused: Vec<u64>,
+    /// Alerts this batch raises (deduplicated on agent, kind and source seq).
+    pub alerts: Vec<NewAlert>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAlert {
+    pub ts_ms: i64,
+    pub agent_id: u64,
+    pub kind: &'static str,
+    pub severity: Severity,
+    pub detail: String,
+    pub source_seq: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    pub id: u64,
+    pub ts_ms: i64,
+    pub agent_id: Option<u64>,
+    pub kind: String,
+    pub severity: String,
+    pub detail: String,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub updated_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertComment {
+    pub id: u64,
+    pub author: String,
+    pub text: String,
+    pub ts_ms: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery {
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub agent_id: Option<u64>,
+    pub scope: Option<Vec<u64>>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub limit: u32,
+}
+
+/// Per-category totals over a time range.
+#[derive(Debug, Clone, Serialize)]
+pub struct CategoryTotal {
+    pub category: Category,
+    pub events: u64,
+    /// Sum of span durations (activity time once the activity collector lands).
+    pub duration_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -280,7 +351,15 @@ pub trait AdminStore {
     fn delete_session(&self, token_hash: &str) -> Result<()>;
 }
 
-pub trait Store: AdminStore + Send + Sync + 'static {
+/// The alerts inbox.
+pub trait AlertStore {
+    fn alerts(&self, q: &AlertQuery) -> Result<Vec<Alert>>;
+    fn alert(&self, id: u64) -> Result<Option<(Alert, Vec<AlertComment>)>>;
+    fn update_alert(&self, id: u64, status: Option<&str>, assignee: Option<Option<&str>>) -> Result<()>;
+    fn comment_alert(&self, id: u64, author: &str, text: &str) -> Result<u64>;
+}
+
+pub trait Store: AdminStore + AlertStore + Send + Sync + 'static {
     // Ingest (called by the single ingest writer).
     fn ingest(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>>;
 
@@ -328,8 +407,8 @@ pub trait Store: AdminStore + Send + Sync + 'static {
 
     // Events.
     fn events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>>;
-    /// Events per category since `from_ms`, optionally for some agents only.
-    fn category_counts(&self, from_ms: i64, agents: Option<&[u64]>) -> Result<Vec<(Category, u64)>>;
+    /// Events and span time per category in `[from_ms, to_ms)`, optionally for some agents only.
+    fn category_totals(&self, from_ms: i64, to_ms: i64, agents: Option<&[u64]>) -> Result<Vec<CategoryTotal>>;
 
     // Policies and consent.
     fn policies(&self) -> Result<Vec<Policy>>;

@@ -80,6 +80,11 @@ impl Browser {
         }
     }
 
+    pub async fn attr(&self, css: &str, name: &str) -> String {
+        let el = self.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.unwrap();
+        el.attr(name).await.unwrap().unwrap_or_default()
+    }
+
     pub async fn fill(&self, css: &str, value: &str) {
         let el = self.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.unwrap();
         el.clear().await.unwrap();

@@ -1,13 +1,15 @@
 //! The dashboard's figures: endpoints online and offline, endpoints with
 //! problems, and (for roles that read collected data) today's events per
-//! category — all within the caller's scope.
+//! category and the newest open alerts — all within the caller's scope.
 
 use super::Visibility;
 use crate::api::auth::AdminSession;
 use crate::api::{ApiError, State};
+use crate::company_time::{date_at, day_bounds, parse_tz};
 use crate::roles::Perm;
+use crate::store::{Alert, AlertQuery, CategoryTotal};
 use axum::Json;
-use candor_proto::{now_ms, Category};
+use candor_proto::now_ms;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -27,21 +29,10 @@ pub struct Dashboard {
     problems: Vec<Problem>,
     /// Since the start of today in the company time zone; absent when the
     /// role may not read collected data.
-    events_today: Option<Vec<(Category, u64)>>,
+    events_today: Option<Vec<CategoryTotal>>,
+    /// The five newest open alerts (roles that read alerts).
+    recent_alerts: Option<Vec<Alert>>,
     day_start_ms: i64,
-}
-
-/// Midnight today in a fixed-offset approximation of the company time zone.
-/// (Zones used by our customers have no DST; a zone database comes with the
-/// statistics pages.)
-pub fn day_start_ms(now: i64, tz: &str) -> i64 {
-    let offset_ms: i64 = match tz {
-        "Asia/Shanghai" | "Asia/Chongqing" | "Asia/Harbin" | "Asia/Urumqi" | "Asia/Hong_Kong" | "Asia/Macau"
-        | "Asia/Taipei" | "Asia/Singapore" => 8 * 3_600_000,
-        "Asia/Tokyo" | "Asia/Seoul" => 9 * 3_600_000,
-        _ => 0,
-    };
-    (now + offset_ms).div_euclid(86_400_000) * 86_400_000 - offset_ms
 }
 
 pub async fn dashboard(state: State, session: AdminSession) -> Result<Json<Dashboard>, ApiError> {
@@ -72,10 +63,18 @@ pub async fn dashboard(state: State, session: AdminSession) -> Result<Json<Dashb
         }
     }
     let online = agents.iter().filter(|a| a.online).count() as u64;
-    let day_start = day_start_ms(now_ms(), &state.config.console.timezone);
+    let tz = parse_tz(&state.config.console.timezone).map_err(ApiError::internal)?;
+    let (day_start, day_end) = day_bounds(tz, date_at(tz, now_ms()));
+    let ids: Option<Vec<u64>> = scope.is_limited().then(|| agents.iter().map(|a| a.id).collect());
     let events_today = if session.0.role.can(Perm::ViewEvents) {
-        let ids: Option<Vec<u64>> = scope.is_limited().then(|| agents.iter().map(|a| a.id).collect());
-        Some(state.db(move |s| s.category_counts(day_start, ids.as_deref())).await?)
+        let ids = ids.clone();
+        Some(state.db(move |s| s.category_totals(day_start, day_end, ids.as_deref())).await?)
+    } else {
+        None
+    };
+    let recent_alerts = if session.0.role.can(Perm::ViewAlerts) {
+        let q = AlertQuery { status: Some("open".into()), scope: ids, limit: 5, ..Default::default() };
+        Some(state.db(move |s| s.alerts(&q)).await?)
     } else {
         None
     };
@@ -85,18 +84,7 @@ pub async fn dashboard(state: State, session: AdminSession) -> Result<Json<Dashb
         agents_offline: agents.len() as u64 - online,
         problems,
         events_today,
+        recent_alerts,
         day_start_ms: day_start,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn day_start_in_shanghai() {
-        // 2026-11-29 01:30 in Shanghai is 2026-11-28 17:30 UTC.
-        let t = 1_795_887_000_000; // 2026-11-28T17:30:00Z
-        let start = super::day_start_ms(t, "Asia/Shanghai");
-        assert_eq!(start, 1_795_881_600_000); // 2026-11-28T16:00:00Z = 00:00 in Shanghai
-        assert_eq!(super::day_start_ms(t, "UTC"), 1_795_824_000_000);
-    }
 }

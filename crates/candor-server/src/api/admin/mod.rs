@@ -5,10 +5,12 @@
 
 pub mod admins;
 pub mod agents;
+pub mod alerts;
 pub mod dashboard;
 pub mod events;
 pub mod org;
 pub mod policies;
+pub mod reports;
 
 use super::auth::AdminSession;
 use super::{ApiError, AppState};

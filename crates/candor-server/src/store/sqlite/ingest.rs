@@ -58,6 +58,10 @@ pub(super) fn run(store: &SqliteStore, items: &[IngestItem]) -> Result<Vec<Inges
             let mut insert = tx.prepare_cached(&insert_sql(CHUNK))?;
             let mut high_of = tx.prepare_cached("SELECT acked_seq FROM agents WHERE id = ?1")?;
             let mut exists = tx.prepare_cached("SELECT 1 FROM events WHERE agent_id = ?1 AND seq = ?2")?;
+            let mut alert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO alerts (ts_ms, agent_id, kind, severity, detail, updated_ms, source_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?1, ?6)",
+            )?;
             let mut update = tx.prepare_cached(
                 "UPDATE agents SET acked_seq = ?2, refused_events = refused_events + ?3 WHERE id = ?1",
             )?;
@@ -74,6 +78,16 @@ pub(super) fn run(store: &SqliteStore, items: &[IngestItem]) -> Result<Vec<Inges
                     high += 1;
                 }
                 update.execute(params![agent, high as i64, item.refused.len() as i64])?;
+                for a in &item.alerts {
+                    alert.execute(params![
+                        a.ts_ms,
+                        agent,
+                        a.kind,
+                        a.severity.as_str(),
+                        a.detail,
+                        a.source_seq as i64
+                    ])?;
+                }
                 outcomes.push(IngestOutcome {
                     acked: high,
                     stored,

@@ -7,6 +7,7 @@
 //! writer. `synchronous=FULL` makes a commit durable before an ack is sent.
 
 mod admins;
+mod alerts;
 mod ingest;
 mod records;
 
@@ -18,7 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Migrations in order; `PRAGMA user_version` counts how many were applied.
-pub const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
+pub const MIGRATIONS: &[&str] =
+    &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql"), include_str!("schema_v3.sql")];
 
 pub struct SqliteStore {
     path: PathBuf,

@@ -432,16 +432,20 @@ impl Store for SqliteStore {
         })
     }
 
-    fn category_counts(&self, from_ms: i64, agents: Option<&[u64]>) -> Result<Vec<(Category, u64)>> {
+    fn category_totals(&self, from_ms: i64, to_ms: i64, agents: Option<&[u64]>) -> Result<Vec<CategoryTotal>> {
         let scope = agents.map(|a| serde_json::to_string(a).unwrap_or_default());
         self.read(|c| {
             let mut st = c.prepare_cached(
-                "SELECT category, count(*) FROM events WHERE ts_ms >= ?1
-                   AND (?2 IS NULL OR agent_id IN (SELECT value FROM json_each(?2)))
+                "SELECT category, count(*), coalesce(sum(duration_ms), 0) FROM events WHERE ts_ms >= ?1 AND ts_ms < ?2
+                   AND (?3 IS NULL OR agent_id IN (SELECT value FROM json_each(?3)))
                  GROUP BY category ORDER BY category",
             )?;
-            let rows = st.query_map(params![from_ms, scope], |r| {
-                Ok((Category::from_code(r.get(0)?).unwrap_or(Category::System), r.get::<_, i64>(1)? as u64))
+            let rows = st.query_map(params![from_ms, to_ms, scope], |r| {
+                Ok(CategoryTotal {
+                    category: Category::from_code(r.get(0)?).unwrap_or(Category::System),
+                    events: r.get::<_, i64>(1)? as u64,
+                    duration_ms: r.get::<_, i64>(2)? as u64,
+                })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })

@@ -1,0 +1,234 @@
+//! Per-person and per-department views of collected data: one employee's
+//! day (the timeline) and statistics over a date range, with CSV and XLSX
+//! export. Days are the company's (`console.timezone`). Looking at one
+//! person's data is written to the access log.
+
+use super::{audit, not_found, Visibility};
+use crate::api::auth::AdminSession;
+use crate::api::{ApiError, AppState, State};
+use crate::company_time::{date_at, day_bounds, parse_date, parse_tz};
+use crate::roles::Perm;
+use crate::store::{Agent, Alert, AlertQuery, CategoryTotal, Employee, EventQuery, StoredEvent};
+use axum::extract::{Path, Query};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use candor_proto::now_ms;
+use chrono::{Days, NaiveDate};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+const MAX_DAYS: u64 = 366;
+const TIMELINE_MAX_EVENTS: u32 = 5000;
+
+/// The endpoints an employee uses: assigned to them, or with their login name signed in.
+fn agents_of(agents: &[Agent], e: &Employee) -> Vec<u64> {
+    agents
+        .iter()
+        .filter(|a| a.employee_id == Some(e.id) || e.username.as_ref().is_some_and(|u| a.users.contains(u)))
+        .map(|a| a.id)
+        .collect()
+}
+
+async fn visible_employee(state: &Arc<AppState>, session: &AdminSession, id: u64) -> Result<Employee, ApiError> {
+    let vis = Visibility::load(state, session).await?;
+    let all = state.db(|s| s.employees()).await?;
+    all.into_iter()
+        .find(|e| e.id == id && vis.department(e.department_id))
+        .ok_or_else(|| not_found(format!("employee {id}")))
+}
+
+#[derive(Deserialize)]
+pub struct DayParam {
+    date: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Timeline {
+    employee: Employee,
+    date: String,
+    day_start_ms: i64,
+    day_end_ms: i64,
+    agents: Vec<u64>,
+    events: Vec<StoredEvent>,
+    /// True when the day has more events than one answer carries.
+    truncated: bool,
+    alerts: Vec<Alert>,
+}
+
+pub async fn timeline(
+    state: State,
+    session: AdminSession,
+    Path(id): Path<u64>,
+    Query(p): Query<DayParam>,
+) -> Result<Json<Timeline>, ApiError> {
+    session.require(Perm::ViewEvents)?;
+    let tz = parse_tz(&state.config.console.timezone).map_err(ApiError::internal)?;
+    let date = match &p.date {
+        Some(d) => parse_date(d).map_err(ApiError::bad_request)?,
+        None => date_at(tz, now_ms()),
+    };
+    let employee = visible_employee(&state, &session, id).await?;
+    audit(&state, &session.0, "timeline.view", format!("employee:{id} date:{date}")).await?;
+    let (start, end) = day_bounds(tz, date);
+    let agents = agents_of(&state.db(|s| s.agents()).await?, &employee);
+    let q = EventQuery {
+        scope: Some(agents.clone()),
+        from_ms: start,
+        to_ms: end,
+        limit: TIMELINE_MAX_EVENTS,
+        ..Default::default()
+    };
+    let events = state.db(move |s| s.events(&q)).await?;
+    let aq = AlertQuery {
+        scope: Some(agents.clone()),
+        from_ms: Some(start),
+        to_ms: Some(end),
+        limit: 500,
+        ..Default::default()
+    };
+    let alerts = state.db(move |s| s.alerts(&aq)).await?;
+    Ok(Json(Timeline {
+        employee,
+        date: date.to_string(),
+        day_start_ms: start,
+        day_end_ms: end,
+        agents,
+        truncated: events.len() == TIMELINE_MAX_EVENTS as usize,
+        events,
+        alerts,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct StatsParams {
+    from: String,
+    to: String,
+    department: Option<u64>,
+    employee: Option<u64>,
+    format: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct DayTotals {
+    date: String,
+    totals: Vec<CategoryTotal>,
+}
+
+#[derive(Serialize)]
+pub struct Stats {
+    from: String,
+    to: String,
+    days: Vec<DayTotals>,
+}
+
+async fn compute_stats(state: &Arc<AppState>, session: &AdminSession, p: &StatsParams) -> Result<Stats, ApiError> {
+    session.require(Perm::ViewEvents)?;
+    let tz = parse_tz(&state.config.console.timezone).map_err(ApiError::internal)?;
+    let (from, to) =
+        (parse_date(&p.from).map_err(ApiError::bad_request)?, parse_date(&p.to).map_err(ApiError::bad_request)?);
+    if to < from || (to - from).num_days() as u64 >= MAX_DAYS {
+        return Err(ApiError::bad_request(format!("the range must run forward and span at most {MAX_DAYS} days")));
+    }
+    let vis = Visibility::load(state, session).await?;
+    let all_agents = state.db(|s| s.agents()).await?;
+    let mut agents: Option<Vec<u64>> =
+        if vis.is_limited() { Some(all_agents.iter().filter(|a| vis.agent(a)).map(|a| a.id).collect()) } else { None };
+    if let Some(e) = p.employee {
+        let employee = visible_employee(state, session, e).await?;
+        audit(state, &session.0, "stats.employee", format!("employee:{e} {from}..{to}")).await?;
+        let mine = agents_of(&all_agents, &employee);
+        agents = Some(mine.into_iter().filter(|a| agents.as_ref().is_none_or(|v| v.contains(a))).collect());
+    }
+    if let Some(d) = p.department {
+        let departments = state.db(|s| s.departments()).await?;
+        if !vis.department(Some(d)) {
+            return Err(not_found(format!("department {d}")));
+        }
+        let subtree = subtree(&departments, d);
+        let ids: Vec<u64> =
+            all_agents.iter().filter(|a| a.department_id.is_some_and(|x| subtree.contains(&x))).map(|a| a.id).collect();
+        agents = Some(ids.into_iter().filter(|a| agents.as_ref().is_none_or(|v| v.contains(a))).collect());
+    }
+    let mut days = Vec::new();
+    let mut date = from;
+    while date <= to {
+        let (start, end) = day_bounds(tz, date);
+        let scope = agents.clone();
+        let totals = state.db(move |s| s.category_totals(start, end, scope.as_deref())).await?;
+        days.push(DayTotals { date: date.to_string(), totals });
+        date = date.checked_add_days(Days::new(1)).unwrap_or(NaiveDate::MAX);
+    }
+    Ok(Stats { from: from.to_string(), to: to.to_string(), days })
+}
+
+fn subtree(departments: &[crate::store::Department], root: u64) -> Vec<u64> {
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        out.extend(departments.iter().filter(|d| d.parent_id == Some(parent)).map(|d| d.id));
+        i += 1;
+    }
+    out
+}
+
+pub async fn stats(state: State, session: AdminSession, Query(p): Query<StatsParams>) -> Result<Json<Stats>, ApiError> {
+    Ok(Json(compute_stats(&state, &session, &p).await?))
+}
+
+fn rows(stats: &Stats) -> impl Iterator<Item = (&str, &CategoryTotal)> {
+    stats.days.iter().flat_map(|d| d.totals.iter().map(move |t| (d.date.as_str(), t)))
+}
+
+pub async fn export(state: State, session: AdminSession, Query(p): Query<StatsParams>) -> Result<Response, ApiError> {
+    let stats = compute_stats(&state, &session, &p).await?;
+    let name = format!("candor-stats-{}-{}", stats.from, stats.to);
+    match p.format.as_deref().unwrap_or("csv") {
+        "csv" => {
+            let mut out = String::from("date,category,events,minutes\n");
+            for (date, t) in rows(&stats) {
+                out.push_str(&format!("{date},{},{},{:.1}\n", t.category, t.events, t.duration_ms as f64 / 60_000.0));
+            }
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                    (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
+                ],
+                out,
+            )
+                .into_response())
+        }
+        "xlsx" => {
+            let bytes = xlsx(&stats).map_err(|e| ApiError::internal(format!("building XLSX: {e}")))?;
+            Ok((
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string(),
+                    ),
+                    (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.xlsx\"")),
+                ],
+                bytes,
+            )
+                .into_response())
+        }
+        other => Err(ApiError::bad_request(format!("format {other:?} is not csv or xlsx"))),
+    }
+}
+
+fn xlsx(stats: &Stats) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (col, title) in ["date", "category", "events", "minutes"].iter().enumerate() {
+        sheet.write_string(0, col as u16, *title)?;
+    }
+    for (i, (date, t)) in rows(stats).enumerate() {
+        let r = i as u32 + 1;
+        sheet.write_string(r, 0, date)?;
+        sheet.write_string(r, 1, t.category.as_str())?;
+        sheet.write_number(r, 2, t.events as f64)?;
+        sheet.write_number(r, 3, t.duration_ms as f64 / 60_000.0)?;
+    }
+    book.save_to_buffer()
+}
