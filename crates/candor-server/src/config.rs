@@ -64,13 +64,11 @@ pub struct ConsoleConfig {
     /// The company's time zone (IANA name): days, dates and times in the
     /// console and in reports use it.
     pub timezone: String,
-    /// Language for admins who have not chosen one: `zh-CN` or `en`.
-    pub default_lang: String,
 }
 
 impl Default for ConsoleConfig {
     fn default() -> Self {
-        ConsoleConfig { timezone: "Asia/Shanghai".into(), default_lang: "zh-CN".into() }
+        ConsoleConfig { timezone: "Asia/Shanghai".into() }
     }
 }
 
