@@ -187,7 +187,7 @@ async fn console_in_chromium() {
     b.wait_text("#stats-total", "300").await;
     b.screenshot("stats").await;
     b.goto(&format!("{console}#/stats?from=2026-01-01&to=2030-12-31&department={}", seed.rnd)).await;
-    b.wait_text("#page-stats", "at most 366 days").await;
+    b.wait_text("#page-stats", "不超过 366 天").await;
     let from = candor_server::company_time::date_at(chrono_tz::Asia::Shanghai, candor_proto::now_ms()).to_string();
     b.goto(&format!("{console}#/stats?from={from}&to={from}&department={}", seed.rnd)).await;
     b.page_ok("stats").await;
@@ -219,7 +219,7 @@ async fn console_in_chromium() {
     // Alerts inbox: the refused web event raised one; acknowledge, assign, comment.
     b.click("#nav-alerts").await;
     b.page_ok("alerts").await;
-    b.wait_text("#page-alerts", "拒收事件").await;
+    b.wait_text("#page-alerts", "已拒收 1 个事件：类别 web").await;
     b.click("#page-alerts tbody tr").await;
     b.page_ok("alerts").await;
     b.click("#alert-acknowledged").await;
@@ -251,7 +251,7 @@ async fn console_in_chromium() {
     let rows = b.client.find_all(fantoccini::Locator::Css("#page-agents tbody tr")).await.unwrap().len();
     assert_eq!(rows, 1, "only the sales endpoint");
     b.goto(&format!("{console}#/agents/{}", seed.agent_rnd)).await;
-    b.wait_text("#page-agents", "no agent").await;
+    b.wait_text("#page-agents", "未找到").await;
     b.screenshot("manager-denied").await;
     let mgr_api = AdminApi::login(&server.url, &server.ca_fingerprint(), "mgr", &mgr_pw).await;
     for path in [format!("/api/v1/employees/{}", seed.lisi), format!("/api/v1/agents/{}", seed.agent_rnd)] {
@@ -271,11 +271,11 @@ async fn console_in_chromium() {
         b.fill("#login-form input[name=username]", "mgr").await;
         b.fill("#login-form input[name=password]", "wrong").await;
         b.click("#login-form button").await;
-        b.wait_text("#login-form", "wrong username or password").await;
+        b.wait_text("#login-form", "用户名或密码错误").await;
     }
     b.fill("#login-form input[name=password]", &mgr_pw).await;
     b.click("#login-form button").await;
-    b.wait_text("#login-form", "locked").await;
+    b.wait_text("#login-form", "已锁定").await;
     b.screenshot("locked").await;
     agent.stop();
 }

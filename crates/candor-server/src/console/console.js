@@ -48,6 +48,13 @@ const deptName = (id) => (S.departments.find((d) => d.id === id) || {}).name || 
 const empName = (id) => (S.employees.find((e) => e.id === id) || {}).name || t("none");
 const can = (p) => S.perms.has(p);
 function msg(text, error) { return h("div.msg" + (error ? ".error" : ""), text); }
+function errText(message) {
+  for (const [re, out] of (window.CANDOR_ERRORS[S.lang] || [])) {
+    const m = message.match(re);
+    if (m) return out.replace(/\$(\d)/g, (_, i) => m[Number(i)] ?? "");
+  }
+  return message;
+}
 function table(headers, rows, onClick) {
   if (!rows.length) return h("p.muted", t("empty"));
   return h("table", h("thead", h("tr", headers.map((x) => h("th", t(x))))),
@@ -58,7 +65,7 @@ function form(fields, submitLabel, onSubmit) {
   const f = h("form.row", { on: { submit: async (e) => {
     e.preventDefault();
     out.replaceChildren();
-    try { const r = await onSubmit(new FormData(f)); if (r) out.append(r); } catch (err) { out.append(msg(err.message, true)); }
+    try { const r = await onSubmit(new FormData(f)); if (r) out.append(r); } catch (err) { out.append(msg(errText(err.message), true)); }
   } } }, fields, h("button", { type: "submit" }, submitLabel));
   return h("div", f, out);
 }
@@ -104,10 +111,11 @@ async function pageDashboard(main) {
 const fmtDur = (ms) => { const m = Math.round(ms / 60000); return m >= 60 ? `${Math.floor(m / 60)} h ${m % 60} min` : `${m} min`; };
 const today = () => new Intl.DateTimeFormat("en-CA", { timeZone: S.tz }).format(new Date());
 const daysAgo = (n) => new Intl.DateTimeFormat("en-CA", { timeZone: S.tz }).format(new Date(Date.now() - n * 86400000));
+const alertText = (a) => a.data && Object.keys(a.data).length ? t("alertd_" + a.kind, a.data) : a.detail;
 const sevClass = (s) => s === "critical" || s === "warning" ? "span.bad" : "span";
 
 function alertTable(alerts) {
-  return table(["time", "agent", "kind", "severity", "detail", "status", "assignee"], alerts.map((a) => ({ a, cells: [fmtTime(a.ts_ms), a.agent_id ? "#" + a.agent_id : t("none"), t("alert_" + a.kind), h(sevClass(a.severity), t("sev_" + a.severity)), a.detail, t("st_" + a.status), a.assignee || t("none")] })),
+  return table(["time", "agent", "kind", "severity", "detail", "status", "assignee"], alerts.map((a) => ({ a, cells: [fmtTime(a.ts_ms), a.agent_id ? "#" + a.agent_id : t("none"), t("alert_" + a.kind), h(sevClass(a.severity), t("sev_" + a.severity)), alertText(a), t("st_" + a.status), a.assignee || t("none")] })),
     (r) => { location.hash = "#/alerts/" + r.a.id; });
 }
 
@@ -125,7 +133,7 @@ async function pageAlerts(main, arg) {
 async function pageAlert(main, id) {
   const { alert: a, comments } = await api("/api/v1/alerts/" + id);
   main.append(h("h1", `${t("alert_" + a.kind)} #${a.id}`),
-    h("div.panel", h("p", a.detail), h("p.muted", `${fmtTime(a.ts_ms)} · #${a.agent_id ?? ""} · ${t("sev_" + a.severity)} · ${t("st_" + a.status)} · ${t("assignee")}: ${a.assignee || t("none")}`)));
+    h("div.panel", h("p", alertText(a)), h("p.muted", `${fmtTime(a.ts_ms)} · #${a.agent_id ?? ""} · ${t("sev_" + a.severity)} · ${t("st_" + a.status)} · ${t("assignee")}: ${a.assignee || t("none")}`)));
   if (can("manage_alerts")) {
     main.append(h("div.row",
       ["acknowledged", "closed", "open"].filter((s) => s !== a.status).map((s) => h("button.secondary#alert-" + s, { on: { click: async () => { await api("/api/v1/alerts/" + id, { method: "PUT", body: { status: s } }); route(); } } }, t("to_" + s))),
@@ -446,7 +454,7 @@ function renderLogin() {
       S.csrf = r.csrf;
       await start();
     } catch (ex) {
-      if (ex.message === "totp required") totp.hidden = false; else err.append(msg(ex.message, true));
+      if (ex.message === "totp required") totp.hidden = false; else err.append(msg(errText(ex.message), true));
     }
   });
   document.getElementById("app").replaceChildren(f);
@@ -468,7 +476,7 @@ function render() {
   document.getElementById("app").replaceChildren(shell);
   main.append(h("p.muted", t("loading")));
   const fill = h("div");
-  page[3](fill, arg).then(() => main.replaceChildren(...fill.childNodes), (e) => { if (e.message !== "401") main.replaceChildren(msg(e.message, true)); });
+  page[3](fill, arg).then(() => main.replaceChildren(...fill.childNodes), (e) => { if (e.message !== "401") main.replaceChildren(msg(errText(e.message), true)); });
 }
 const route = render;
 

@@ -38,6 +38,8 @@ window.CANDOR_I18N = {
     st_open: "open", st_acknowledged: "acknowledged", st_closed: "closed", to_open: "Reopen", to_acknowledged: "Acknowledge", to_closed: "Close",
     assignee: "Assignee", assign_to_me: "Assign to me", comments: "Comments", comment: "Comment", date: "Date",
     export_csv: "Export CSV", export_xlsx: "Export XLSX", events_per_day: "Events per day", by_category: "By category",
+    alertd_spool_dropped: "The endpoint dropped {count} events (seq {first_seq}–{last_seq}): {reason}",
+    alertd_refused_events: "{count} events refused: category {categories} not allowed by policy and consent",
     saved: "Saved.", error: "Error", loading: "Loading…", empty: "Nothing here yet.",
     problem_offline: "offline", problem_revoked: "revoked", problem_old_version: "old version", problem_spool_backlog: "spool backlog", problem_notice: "notice",
   },
@@ -77,7 +79,30 @@ window.CANDOR_I18N = {
     st_open: "未处理", st_acknowledged: "已确认", st_closed: "已关闭", to_open: "重新打开", to_acknowledged: "确认", to_closed: "关闭",
     assignee: "处理人", assign_to_me: "分配给我", comments: "评论", comment: "评论", date: "日期",
     export_csv: "导出 CSV", export_xlsx: "导出 XLSX", events_per_day: "每日事件数", by_category: "按类别",
+    alertd_spool_dropped: "终端丢弃了 {count} 个事件（序号 {first_seq}–{last_seq}）：{reason}",
+    alertd_refused_events: "已拒收 {count} 个事件：类别 {categories} 未获策略与授权允许",
     saved: "已保存。", error: "错误", loading: "加载中…", empty: "暂无数据。",
     problem_offline: "离线", problem_revoked: "已吊销", problem_old_version: "版本过旧", problem_spool_backlog: "积压过多", problem_notice: "提示",
   },
+};
+
+// Server error messages (English) → the reader's language, by pattern; `$1`
+// carries a captured figure. Unknown messages are shown as they are.
+window.CANDOR_ERRORS = {
+  "zh-CN": [
+    [/^wrong username or password/, "用户名或密码错误"],
+    [/^account locked .* in (\d+) min/, "账户因多次登录失败已锁定，请 $1 分钟后再试"],
+    [/^wrong one-time code/, "动态验证码错误"],
+    [/^too many login attempts/, "登录尝试过多，请一分钟后再试"],
+    [/^account disabled/, "账户已停用"],
+    [/^your role .* may not do this/, "您的角色无权执行此操作"],
+    [/^session expired|^log in first/, "会话已过期，请重新登录"],
+    [/CSRF/, "请求校验失败，请刷新页面"],
+    [/^no (agent|employee|alert|policy|department|admin) (\d+)/, "未找到（编号 $2）"],
+    [/^the range must run forward/, "日期范围必须从前到后，且不超过 366 天"],
+    [/^the code does not match the secret|^give a current code/, "验证码不正确"],
+    [/^an admin named .* exists/, "同名管理员已存在"],
+    [/^a department manager needs at least one department/, "部门主管至少需要一个部门"],
+    [/^bad date/, "日期格式错误"],
+  ],
 };

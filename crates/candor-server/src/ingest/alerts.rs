@@ -16,6 +16,7 @@ pub fn raised_by(agent_id: u64, events: &[Event], refused: &[Event]) -> Vec<NewA
                 kind: "spool_dropped",
                 severity: Severity::Warning,
                 detail: format!("the endpoint dropped {count} events (seq {first_seq}–{last_seq}): {reason}"),
+                data: serde_json::json!({"count": count, "first_seq": first_seq, "last_seq": last_seq, "reason": reason}),
                 source_seq: e.seq,
             });
         }
@@ -34,6 +35,7 @@ pub fn raised_by(agent_id: u64, events: &[Event], refused: &[Event]) -> Vec<NewA
                 refused.len(),
                 cats.join(", ")
             ),
+            data: serde_json::json!({"count": refused.len(), "categories": cats.join(", ")}),
             source_seq: first.seq,
         });
     }

@@ -66,6 +66,7 @@ pub struct NewAlert {
     pub kind: &'static str,
     pub severity: Severity,
     pub detail: String,
+    pub data: serde_json::Value,
     pub source_seq: u64,
 }
 
@@ -77,6 +78,7 @@ pub struct Alert {
     pub kind: String,
     pub severity: String,
     pub detail: String,
+    pub data: serde_json::Value,
     pub status: String,
     pub assignee: Option<String>,
     pub updated_ms: i64,

@@ -5,7 +5,7 @@ use crate::store::{Alert, AlertComment, AlertQuery, AlertStore, Result, StoreErr
 use candor_proto::now_ms;
 use rusqlite::{params, OptionalExtension, Row};
 
-const COLS: &str = "id, ts_ms, agent_id, kind, severity, detail, status, assignee, updated_ms";
+const COLS: &str = "id, ts_ms, agent_id, kind, severity, detail, status, assignee, updated_ms, data";
 
 fn alert_row(r: &Row) -> rusqlite::Result<Alert> {
     Ok(Alert {
@@ -18,6 +18,7 @@ fn alert_row(r: &Row) -> rusqlite::Result<Alert> {
         status: r.get(6)?,
         assignee: r.get(7)?,
         updated_ms: r.get(8)?,
+        data: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
     })
 }
 

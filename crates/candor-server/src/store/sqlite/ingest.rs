@@ -59,8 +59,8 @@ pub(super) fn run(store: &SqliteStore, items: &[IngestItem]) -> Result<Vec<Inges
             let mut high_of = tx.prepare_cached("SELECT acked_seq FROM agents WHERE id = ?1")?;
             let mut exists = tx.prepare_cached("SELECT 1 FROM events WHERE agent_id = ?1 AND seq = ?2")?;
             let mut alert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO alerts (ts_ms, agent_id, kind, severity, detail, updated_ms, source_seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?1, ?6)",
+                "INSERT OR IGNORE INTO alerts (ts_ms, agent_id, kind, severity, detail, updated_ms, source_seq, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?1, ?6, ?7)",
             )?;
             let mut update = tx.prepare_cached(
                 "UPDATE agents SET acked_seq = ?2, refused_events = refused_events + ?3 WHERE id = ?1",
@@ -85,7 +85,8 @@ pub(super) fn run(store: &SqliteStore, items: &[IngestItem]) -> Result<Vec<Inges
                         a.kind,
                         a.severity.as_str(),
                         a.detail,
-                        a.source_seq as i64
+                        a.source_seq as i64,
+                        a.data.to_string()
                     ])?;
                 }
                 outcomes.push(IngestOutcome {
@@ -99,4 +100,51 @@ pub(super) fn run(store: &SqliteStore, items: &[IngestItem]) -> Result<Vec<Inges
         tx.commit()?;
         Ok(outcomes)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{AlertQuery, AlertStore, IngestItem, NewAlert, Severity, Store};
+    use candor_proto::{Category, Event, Payload};
+
+    #[test]
+    fn resent_batches_store_and_alert_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        let token = crate::enrollment::random_secret();
+        store.create_token(&candor_proto::token::sha256_hex(token.as_bytes()), None, i64::MAX).unwrap();
+        let agent = store.enroll(&candor_proto::token::sha256_hex(token.as_bytes()), "x", "h", "os", "v", 0).unwrap();
+        let events: Vec<Event> = (1..=100)
+            .map(|seq| Event {
+                seq,
+                ts_ms: seq as i64,
+                duration_ms: None,
+                category: Category::Activity,
+                payload: Payload::Synthetic { n: seq, note: None }.to_json(),
+            })
+            .collect();
+        let item = || IngestItem {
+            agent_id: agent,
+            floor: 1,
+            events: events.clone(),
+            refused: vec![101],
+            alerts: vec![NewAlert {
+                ts_ms: 1,
+                agent_id: agent,
+                kind: "refused_events",
+                severity: Severity::Warning,
+                detail: "d".into(),
+                data: serde_json::json!({"count": 1}),
+                source_seq: 101,
+            }],
+        };
+        let first = store.ingest(&[item()]).unwrap();
+        assert_eq!((first[0].acked, first[0].stored, first[0].refused), (101, 100, 1));
+        let again = store.ingest(&[item()]).unwrap();
+        assert_eq!((again[0].stored, again[0].duplicates), (0, 100));
+        let alerts = store.alerts(&AlertQuery { limit: 10, ..Default::default() }).unwrap();
+        assert_eq!(alerts.len(), 1, "raised once");
+        assert_eq!(alerts[0].data["count"], 1);
+    }
 }

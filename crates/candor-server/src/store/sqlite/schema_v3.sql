@@ -6,6 +6,8 @@ CREATE TABLE alerts (
     kind TEXT NOT NULL,
     severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
     detail TEXT NOT NULL,
+    -- The figures behind `detail`, so the console can word it in the reader's language.
+    data TEXT NOT NULL DEFAULT '{}',
     status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acknowledged', 'closed')),
     assignee TEXT,
     updated_ms INTEGER NOT NULL,
