@@ -30,12 +30,6 @@ fn batch_for(agent_id: u64, n: u64) -> Vec<u8> {
     )
 }
 
-fn bearer(agent: &Agent) -> String {
-    let c: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(agent.state_dir.join("credentials.json")).unwrap()).unwrap();
-    format!("Bearer {}.{}", agent.id, c["secret"].as_str().unwrap())
-}
-
 fn events_stored(server: &Server) -> i64 {
     server.db().query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap()
 }
@@ -53,7 +47,7 @@ async fn bad_batches_get_4xx_and_store_nothing() {
         let status = r.status().as_u16();
         (status, r.text().await.unwrap())
     };
-    let auth = bearer(&agent);
+    let auth = agent.bearer();
     let good = batch_for(agent.id, 3);
 
     let (s, body) = send(&auth, b"garbage that is not a batch".to_vec()).await;
@@ -103,7 +97,7 @@ async fn bad_batches_get_4xx_and_store_nothing() {
     assert_eq!(s, 401);
     let (s, _) = send("", good.clone()).await;
     assert_eq!(s, 401);
-    let (s, body) = send(&bearer(&other), good.clone()).await;
+    let (s, body) = send(&other.bearer(), good.clone()).await;
     assert_eq!(s, 403, "agent cannot write under another agent's id: {body}");
     assert_eq!(events_stored(&server), 0);
 
@@ -232,7 +226,7 @@ async fn revoked_agent_stops_uploading_and_says_why() {
         .sys
         .client
         .post(format!("{}/api/v1/ingest", server.url))
-        .header("authorization", bearer(&agent))
+        .header("authorization", agent.bearer())
         .body(batch_for(agent.id, 1))
         .send()
         .await

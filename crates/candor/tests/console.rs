@@ -56,32 +56,8 @@ async fn seed(server: &Server, team: &Team, agent: &mut Agent, other: &Agent) ->
     agent.start(&["--synthetic-rate", "200", "--synthetic-total", "300"]);
     wait_until(Duration::from_secs(20), "events stored", async || server.synthetic_counts(agent.id).0 == 300).await;
     // A web event without consent: refused at ingest, which raises an alert.
-    let creds: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(agent.state_dir.join("credentials.json")).unwrap()).unwrap();
-    let body = candor_proto::batch::encode(
-        &candor_proto::batch::Batch {
-            agent_id: agent.id,
-            floor: 1,
-            events: vec![candor_proto::Event {
-                seq: 1_000_000,
-                ts_ms: candor_proto::now_ms(),
-                duration_ms: None,
-                category: candor_proto::Category::Web,
-                payload: candor_proto::Payload::Synthetic { n: 0, note: None }.to_json(),
-            }],
-        },
-        1,
-    );
-    let r = team
-        .sys
-        .client
-        .post(format!("{}/api/v1/ingest", server.url))
-        .header("authorization", format!("Bearer {}.{}", agent.id, creds["secret"].as_str().unwrap()))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    let (status, _) = agent.send(server, vec![synthetic_event(1_000_000, candor_proto::Category::Web)]).await;
+    assert_eq!(status, 200);
     Seed { sales, rnd, lisi, zhangsan, agent_rnd: other.id }
 }
 
@@ -135,8 +111,7 @@ async fn console_in_chromium() {
     b.click("#nav-agents").await;
     b.page_ok("agents").await;
     b.click("#page-agents form button").await;
-    let token =
-        b.client.wait().for_element(fantoccini::Locator::Css("#new-token")).await.unwrap().prop("value").await.unwrap();
+    let token = b.find("#new-token").await.prop("value").await.unwrap();
     assert!(token.unwrap_or_default().starts_with("CANDOR1."));
     // An endpoint's detail page.
     b.goto(&format!("{console}#/agents/{}", agent.id)).await;
@@ -151,13 +126,13 @@ async fn console_in_chromium() {
     b.page_ok("events").await;
     b.click("#page-events form button").await;
     b.wait_text("#page-events table", "synthetic").await;
-    let rows_all = b.client.find_all(fantoccini::Locator::Css("#page-events tbody tr")).await.unwrap().len();
+    let rows_all = b.count("#page-events tbody tr").await;
     assert_eq!(rows_all, 50, "first page of 300");
     let cat = b.client.find(fantoccini::Locator::Css("#page-events select[name=category]")).await.unwrap();
     cat.select_by_value("system").await.unwrap();
     b.click("#page-events form button").await;
     b.wait_text("#page-events table", "agent_started").await;
-    let rows_system = b.client.find_all(fantoccini::Locator::Css("#page-events tbody tr")).await.unwrap().len();
+    let rows_system = b.count("#page-events tbody tr").await;
     assert!(rows_system < rows_all && rows_system >= 1, "category filter narrows: {rows_system}");
     // A date range before any event: nothing.
     b.client
@@ -177,7 +152,7 @@ async fn console_in_chromium() {
     b.page_ok("timeline").await;
     // 300 synthetic events and the agent's start.
     assert!(b.wait_text("#page-timeline", "(301)").await.contains("张三"));
-    let bars = b.client.find_all(fantoccini::Locator::Css("#timeline-chart rect")).await.unwrap().len();
+    let bars = b.count("#timeline-chart rect").await;
     assert_eq!(bars, 24);
     b.screenshot("timeline").await;
 
@@ -248,7 +223,7 @@ async fn console_in_chromium() {
     b.login(&console, "mgr", &mgr_pw).await;
     b.click("#nav-agents").await;
     b.page_ok("agents").await;
-    let rows = b.client.find_all(fantoccini::Locator::Css("#page-agents tbody tr")).await.unwrap().len();
+    let rows = b.count("#page-agents tbody tr").await;
     assert_eq!(rows, 1, "only the sales endpoint");
     b.goto(&format!("{console}#/agents/{}", seed.agent_rnd)).await;
     b.wait_text("#page-agents", "未找到").await;

@@ -175,33 +175,7 @@ async fn consent_gates_collection_on_agent_and_server() {
     // refused already; count from here.)
     let agent_path = format!("/api/v1/agents/{}", agent.id);
     let refused_before = team.sys.get(&agent_path).await["agent"]["refused_events"].as_u64().unwrap();
-    let agent_secret: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(agent.state_dir.join("credentials.json")).unwrap()).unwrap();
-    let auth = format!("Bearer {}.{}", agent.id, agent_secret["secret"].as_str().unwrap());
-    let body = candor_proto::batch::encode(
-        &candor_proto::batch::Batch {
-            agent_id: agent.id,
-            floor: 1,
-            events: vec![candor_proto::Event {
-                seq: 1_000_000,
-                ts_ms: 1,
-                duration_ms: None,
-                category: candor_proto::Category::Web,
-                payload: candor_proto::Payload::Synthetic { n: 0, note: None }.to_json(),
-            }],
-        },
-        1,
-    );
-    let r = team
-        .sys
-        .client
-        .post(format!("{}/api/v1/ingest", server.url))
-        .header("authorization", auth)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let ack: serde_json::Value = r.json().await.unwrap();
+    let (_, ack) = agent.send(&server, vec![synthetic_event(1_000_000, candor_proto::Category::Web)]).await;
     assert_eq!(ack["refused"], 1);
     assert_eq!(ack["stored"], 0);
     let stored: i64 =

@@ -48,19 +48,28 @@ impl Browser {
         Browser { client: client.expect("chromedriver session"), driver, shots }
     }
 
+    /// Wait up to 10 s for an element.
+    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+    }
+
+    /// How many elements match now.
+    pub async fn count(&self, css: &str) -> usize {
+        self.client.find_all(Locator::Css(css)).await.unwrap().len()
+    }
+
     pub async fn goto(&self, url: &str) {
         self.client.goto(url).await.unwrap();
     }
 
     /// Wait for an element and return its text.
     pub async fn text(&self, css: &str) -> String {
-        let el = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        let el = self.find(css).await;
         el.text().await.unwrap()
     }
 
@@ -81,24 +90,18 @@ impl Browser {
     }
 
     pub async fn attr(&self, css: &str, name: &str) -> String {
-        let el = self.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.unwrap();
+        let el = self.find(css).await;
         el.attr(name).await.unwrap().unwrap_or_default()
     }
 
     pub async fn fill(&self, css: &str, value: &str) {
-        let el = self.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.unwrap();
+        let el = self.find(css).await;
         el.clear().await.unwrap();
         el.send_keys(value).await.unwrap();
     }
 
     pub async fn click(&self, css: &str) {
-        let el = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        let el = self.find(css).await;
         el.click().await.unwrap();
     }
 

@@ -166,6 +166,27 @@ impl Agent {
         Agent { state_dir, id, config, child: None, runs: 0 }
     }
 
+    /// The agent's own credentials, as an Authorization header value.
+    pub fn bearer(&self) -> String {
+        let c: Value =
+            serde_json::from_slice(&std::fs::read(self.state_dir.join("credentials.json")).unwrap()).unwrap();
+        format!("Bearer {}.{}", self.id, c["secret"].as_str().unwrap())
+    }
+
+    /// POST a batch of `events` with this agent's credentials; returns status and answer.
+    pub async fn send(&self, server: &Server, events: Vec<candor_proto::Event>) -> (u16, Value) {
+        let body = candor_proto::batch::encode(&candor_proto::batch::Batch { agent_id: self.id, floor: 1, events }, 1);
+        let client = candor_agent::net::pinned_client(&server.ca_fingerprint()).unwrap();
+        let r = client
+            .post(format!("{}/api/v1/ingest", server.url))
+            .header("authorization", self.bearer())
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or_default())
+    }
+
     pub fn start(&mut self, extra_args: &[&str]) {
         assert!(self.child.is_none(), "agent already running");
         self.runs += 1;
@@ -318,6 +339,17 @@ impl Team {
 
     pub async fn wait_applied(&self, agent: u64) {
         self.sys.wait_applied(agent).await;
+    }
+}
+
+/// A synthetic event in `category` with the given seq.
+pub fn synthetic_event(seq: u64, category: candor_proto::Category) -> candor_proto::Event {
+    candor_proto::Event {
+        seq,
+        ts_ms: candor_proto::now_ms(),
+        duration_ms: None,
+        category,
+        payload: candor_proto::Payload::Synthetic { n: 0, note: None }.to_json(),
     }
 }
 
