@@ -10,6 +10,24 @@ pub struct AgentConfig {
     pub state_dir: PathBuf,
     pub spool: SpoolConfig,
     pub uplink: UplinkConfig,
+    pub x11: X11Config,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct X11Config {
+    /// X display to watch, e.g. ":0". Default: `$DISPLAY`, else `:0` when its
+    /// socket exists.
+    pub display: Option<String>,
+}
+
+impl X11Config {
+    pub fn display(&self) -> Option<String> {
+        self.display
+            .clone()
+            .or_else(|| std::env::var("DISPLAY").ok())
+            .or_else(|| std::path::Path::new("/tmp/.X11-unix/X0").exists().then(|| ":0".to_string()))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,6 +63,7 @@ impl Default for AgentConfig {
             state_dir: PathBuf::from("/var/lib/candor-agent"),
             spool: SpoolConfig::default(),
             uplink: UplinkConfig::default(),
+            x11: X11Config::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod enroll;
 pub mod gate;
 pub mod host;
 pub mod net;
+pub mod platform;
 pub mod policy_sync;
 pub mod presence;
 pub mod sources;
@@ -93,7 +94,7 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
         client.clone(),
         creds.clone(),
         Duration::from_secs(config.uplink.heartbeat_secs.max(1)),
-        policy_rx,
+        policy_rx.clone(),
         spool.clone(),
         stop.clone(),
     ));
@@ -118,11 +119,22 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
             checkpoint: None,
         })
         .await;
+    match config.x11.display() {
+        Some(display) => {
+            sources.spawn(sources::activity::supervise(
+                recorder.clone(),
+                policy_rx.clone(),
+                Some(display),
+                stop.clone(),
+            ));
+        }
+        None => tracing::warn!("no X display: the activity collector stays idle"),
+    }
     if let Some(o) = opts.synthetic {
         tracing::warn!(rate = o.rate, total = o.total, category = %o.category, "synthetic test source enabled");
-        let (r, s) = (recorder.clone(), spool.clone());
+        let (r, s, st) = (recorder.clone(), spool.clone(), stop.clone());
         sources.spawn(async move {
-            if let Err(e) = sources::synthetic::run(r, s, o).await {
+            if let Err(e) = sources::synthetic::run(r, s, o, st).await {
                 tracing::error!(error = %e, "synthetic source failed");
             }
         });
@@ -137,7 +149,9 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
         _ = stop.wait() => {}
     }
     tracing::info!("agent stopping");
-    // Sources stop first; the writer then drains what they handed over.
+    // Sources stop first (each records what it has open), then the writer
+    // drains what they handed over.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async { while sources.join_next().await.is_some() {} }).await;
     sources.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
     tasks.shutdown().await;

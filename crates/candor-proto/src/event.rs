@@ -157,6 +157,29 @@ pub enum Payload {
     SpoolDropped { count: u64, first_seq: u64, last_seq: u64, first_ts_ms: i64, last_ts_ms: i64, reason: String },
     /// The agent process started.
     AgentStarted { version: String },
+    /// A span of time in one foreground application (the event's duration),
+    /// merged on the agent from focus changes and idle checks.
+    Activity {
+        /// Application id: executable name when verified, else WM_CLASS.
+        app: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exe: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wm_class: Option<String>,
+        /// Window title, when the policy says `full`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        /// SHA-256 of the title (first 16 hex digits), when the policy says `hashed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title_hash: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
+        /// False when the window's pid could not be tied to a local process.
+        #[serde(default)]
+        pid_verified: bool,
+        /// `active`, `idle` or `locked`.
+        state: String,
+    },
 }
 
 impl Payload {
@@ -166,6 +189,7 @@ impl Payload {
         match self {
             Payload::Synthetic { .. } => None,
             Payload::SpoolDropped { .. } | Payload::AgentStarted { .. } => Some(Category::System),
+            Payload::Activity { .. } => Some(Category::Activity),
         }
     }
 

@@ -49,6 +49,33 @@ impl Collect {
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyDoc {
     pub collect: Collect,
+    pub activity: ActivityOptions,
+}
+
+/// How much of a window title is kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TitleMode {
+    /// No title (default: collect less).
+    #[default]
+    Off,
+    /// A hash: equal titles can be told apart from different ones, not read.
+    Hashed,
+    Full,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActivityOptions {
+    pub titles: TitleMode,
+    /// No input for this long marks time as idle.
+    pub idle_threshold_secs: u64,
+}
+
+impl Default for ActivityOptions {
+    fn default() -> Self {
+        ActivityOptions { titles: TitleMode::Off, idle_threshold_secs: 180 }
+    }
 }
 
 /// What the server hands an agent; the agent applies it atomically.
@@ -104,7 +131,8 @@ mod tests {
 
     #[test]
     fn allowed_needs_policy_and_consent() {
-        let doc = PolicyDoc { collect: Collect { activity: true, web: true, ..Default::default() } };
+        let doc =
+            PolicyDoc { collect: Collect { activity: true, web: true, ..Default::default() }, ..Default::default() };
         let consent: CategorySet = [Category::Activity, Category::Screen].into_iter().collect();
         let p = EffectivePolicy::compose(None, doc.clone(), vec![1], consent);
         assert!(p.allows(Category::Activity));

@@ -47,7 +47,7 @@ mod tests {
             name: format!("p{id}"),
             revision: 1,
             updated_ms: 0,
-            doc: PolicyDoc { collect: Collect { activity, web: true, ..Default::default() } },
+            doc: PolicyDoc { collect: Collect { activity, web: true, ..Default::default() }, ..Default::default() },
         }
     }
 

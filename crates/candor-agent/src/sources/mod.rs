@@ -1,4 +1,5 @@
 //! Collectors. Each emits [`Record`](crate::spool::Record)s through the
 //! [`Recorder`](crate::gate::Recorder) and knows nothing of the network.
 
+pub mod activity;
 pub mod synthetic;

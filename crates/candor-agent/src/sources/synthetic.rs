@@ -17,7 +17,12 @@ pub struct SyntheticOptions {
     pub category: Category,
 }
 
-pub async fn run(mut recorder: Recorder, spool: Arc<Spool>, opts: SyntheticOptions) -> anyhow::Result<()> {
+pub async fn run(
+    mut recorder: Recorder,
+    spool: Arc<Spool>,
+    opts: SyntheticOptions,
+    stop: crate::Stop,
+) -> anyhow::Result<()> {
     let s = spool.clone();
     let mut n = tokio::task::spawn_blocking(move || s.checkpoint(CHECKPOINT)).await??.unwrap_or(0) as u64;
     let tick = Duration::from_millis(10);
@@ -25,8 +30,14 @@ pub async fn run(mut recorder: Recorder, spool: Arc<Spool>, opts: SyntheticOptio
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while n < opts.total {
-        recorder.wait_allowed(opts.category).await;
-        interval.tick().await;
+        tokio::select! {
+            _ = recorder.wait_allowed(opts.category) => {}
+            _ = stop.wait() => return Ok(()),
+        }
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.wait() => return Ok(()),
+        }
         for _ in 0..per_tick.min(opts.total - n) {
             if !recorder.allows(opts.category) {
                 break;

@@ -53,8 +53,10 @@ pub async fn run(b: IngestBench) -> anyhow::Result<()> {
     let url = format!("https://127.0.0.1:{}/api/v1/ingest", server.addr.port());
 
     // Agents with a policy and consent for `activity`, as in production.
-    let policy =
-        store.create_policy("bench", &PolicyDoc { collect: Collect { activity: true, ..Default::default() } })?;
+    let policy = store.create_policy(
+        "bench",
+        &PolicyDoc { collect: Collect { activity: true, ..Default::default() }, ..Default::default() },
+    )?;
     store.assign_policy(Scope::Global, 0, policy)?;
     let per_agent = b.events / b.agents;
     let t0 = now_ms();

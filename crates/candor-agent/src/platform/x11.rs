@@ -1,0 +1,191 @@
+//! X11 foreground and idle watcher (x11rb).
+//!
+//! Event-driven: PropertyNotify on the root window's `_NET_ACTIVE_WINDOW`
+//! and on the focused window's `_NET_WM_NAME`/`WM_NAME` wake us; between
+//! events we block in poll(2) on the connection, waking only every
+//! `idle_every` to read the ScreenSaver idle counter. If the X server goes
+//! away we reconnect with backoff. Property reads are bounded and every
+//! value is treated as hostile (any bytes, any length, windows that vanish
+//! mid-query).
+
+use super::{Observation, WindowInfo};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use x11rb::connection::Connection;
+use x11rb::protocol::screensaver::ConnectionExt as _;
+use x11rb::protocol::xproto::{Atom, AtomEnum, ChangeWindowAttributesAux, ConnectionExt as _, EventMask, Window};
+use x11rb::protocol::Event;
+use x11rb::rust_connection::RustConnection;
+
+/// Longest property value read, in bytes (titles longer than this are cut).
+const MAX_PROPERTY: u32 = 4096;
+
+struct Atoms {
+    active: Atom,
+    net_wm_name: Atom,
+    utf8: Atom,
+    compound_text: Atom,
+    wm_pid: Atom,
+}
+
+fn atom(conn: &RustConnection, name: &str) -> Result<Atom, Box<dyn std::error::Error>> {
+    Ok(conn.intern_atom(false, name.as_bytes())?.reply()?.atom)
+}
+
+fn raw_property(conn: &RustConnection, win: Window, prop: Atom, kind: Atom) -> Option<(Atom, Vec<u8>)> {
+    let reply = conn.get_property(false, win, prop, kind, 0, MAX_PROPERTY / 4).ok()?.reply().ok()?;
+    (reply.format == 8 || reply.format == 32).then_some((reply.type_, reply.value))
+}
+
+fn property(conn: &RustConnection, win: Window, prop: Atom, kind: Atom) -> Option<Vec<u8>> {
+    raw_property(conn, win, prop, kind).map(|(_, v)| v)
+}
+
+fn text(bytes: Vec<u8>) -> Option<String> {
+    let s = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    let s = s.trim_end_matches('\0').to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+/// A text property in whichever encoding its type names.
+fn text_property(conn: &RustConnection, atoms: &Atoms, win: Window, prop: Atom) -> Option<String> {
+    let (kind, bytes) = raw_property(conn, win, prop, AtomEnum::ANY.into())?;
+    let s = if kind == atoms.utf8 {
+        return text(bytes);
+    } else if kind == atoms.compound_text {
+        super::ctext::compound_text(&bytes)
+    } else {
+        super::ctext::latin1(&bytes)
+    };
+    let s = s.trim_end_matches('\0').to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+fn window_info(conn: &RustConnection, atoms: &Atoms, win: Window, hostname: &str) -> WindowInfo {
+    let title = property(conn, win, atoms.net_wm_name, atoms.utf8)
+        .and_then(text)
+        .or_else(|| text_property(conn, atoms, win, AtomEnum::WM_NAME.into()));
+    let wm_class = property(conn, win, AtomEnum::WM_CLASS.into(), AtomEnum::STRING.into())
+        .and_then(|v| v.split(|b| *b == 0).filter(|p| !p.is_empty()).nth(1).map(|p| p.to_vec()))
+        .and_then(text);
+    let pid = property(conn, win, atoms.wm_pid, AtomEnum::CARDINAL.into())
+        .filter(|v| v.len() >= 4)
+        .map(|v| u32::from_ne_bytes([v[0], v[1], v[2], v[3]]))
+        .filter(|p| *p > 0);
+    let machine = property(conn, win, AtomEnum::WM_CLIENT_MACHINE.into(), AtomEnum::STRING.into()).and_then(text);
+    // A pid only means something on the machine that set it.
+    let local = machine.as_deref() == Some(hostname);
+    let exe = pid
+        .filter(|_| local)
+        .and_then(|p| std::fs::read_link(format!("/proc/{p}/exe")).ok())
+        .map(|p| p.to_string_lossy().into_owned());
+    WindowInfo { title, wm_class, pid, pid_verified: local && exe.is_some(), exe }
+}
+
+/// Follow the display until `stop`; sends an observation on every focus or
+/// title change and every `idle_every`.
+pub fn watch(
+    display: Option<String>,
+    idle_every: Duration,
+    tx: tokio::sync::mpsc::Sender<Observation>,
+    stop: Arc<AtomicBool>,
+    notice: impl Fn(String),
+) {
+    let hostname = crate::host::hostname();
+    let mut backoff = Duration::from_millis(500);
+    let mut said = false;
+    while !stop.load(Ordering::Relaxed) {
+        match session(display.as_deref(), idle_every, &tx, &stop, &hostname) {
+            Ok(()) => return,
+            Err(e) => {
+                let gone = Observation { ts_ms: candor_proto::now_ms(), focus: None, idle_ms: 0, ended: true };
+                if tx.blocking_send(gone).is_err() {
+                    return;
+                }
+                if !said {
+                    notice(format!("X display unavailable ({e}); activity collection waits for it"));
+                    said = true;
+                }
+                tracing::debug!(error = %e, "X11 session ended; reconnecting");
+            }
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Handle every queued event; returns whether there were any.
+fn drain(conn: &RustConnection, atoms: &Atoms, dirty: &mut bool) -> Result<bool, Box<dyn std::error::Error>> {
+    let mut any = false;
+    while let Some(event) = conn.poll_for_event()? {
+        any = true;
+        if let Event::PropertyNotify(e) = event {
+            if e.atom == atoms.active || e.atom == atoms.net_wm_name || e.atom == u32::from(AtomEnum::WM_NAME) {
+                *dirty = true;
+            }
+        }
+    }
+    Ok(any)
+}
+
+fn session(
+    display: Option<&str>,
+    idle_every: Duration,
+    tx: &tokio::sync::mpsc::Sender<Observation>,
+    stop: &AtomicBool,
+    hostname: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (conn, screen) = x11rb::connect(display)?;
+    let root = conn.setup().roots.get(screen).ok_or("no such screen")?.root;
+    let atoms = Atoms {
+        active: atom(&conn, "_NET_ACTIVE_WINDOW")?,
+        net_wm_name: atom(&conn, "_NET_WM_NAME")?,
+        utf8: atom(&conn, "UTF8_STRING")?,
+        compound_text: atom(&conn, "COMPOUND_TEXT")?,
+        wm_pid: atom(&conn, "_NET_WM_PID")?,
+    };
+    let props = ChangeWindowAttributesAux::new().event_mask(EventMask::PROPERTY_CHANGE);
+    conn.change_window_attributes(root, &props)?.check()?;
+    let shown = display.unwrap_or("$DISPLAY");
+    tracing::info!(x_display = shown, "watching X11 focus");
+    let mut focused: Option<Window> = None;
+    let mut dirty = true;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if dirty {
+            let active = property(&conn, root, atoms.active, AtomEnum::WINDOW.into())
+                .filter(|v| v.len() >= 4)
+                .map(|v| u32::from_ne_bytes([v[0], v[1], v[2], v[3]]))
+                .filter(|w| *w != 0);
+            if active != focused {
+                if let Some(w) = active {
+                    // The window may already be gone; then we see its successor next.
+                    let _ = conn.change_window_attributes(w, &props);
+                }
+                focused = active;
+            }
+        }
+        let idle_ms = conn.screensaver_query_info(root)?.reply()?.ms_since_user_input as u64;
+        let focus = focused.map(|w| window_info(&conn, &atoms, w, hostname));
+        conn.flush()?;
+        if tx.blocking_send(Observation { ts_ms: candor_proto::now_ms(), focus, idle_ms, ended: false }).is_err() {
+            return Ok(());
+        }
+        dirty = false;
+        // Replies read while querying may have queued events already; only
+        // sleep when none are waiting.
+        if !drain(&conn, &atoms, &mut dirty)? {
+            let mut fds = [libc::pollfd { fd: conn.stream().as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+            // SAFETY: one valid pollfd for the lifetime of the call.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, idle_every.as_millis() as i32) };
+            if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                return Err("poll failed".into());
+            }
+            drain(&conn, &atoms, &mut dirty)?;
+        }
+    }
+}

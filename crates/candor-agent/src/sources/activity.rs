@@ -1,0 +1,308 @@
+//! Activity: foreground application time as spans, ActivityWatch-style.
+//!
+//! Observations (focus changes, title changes, periodic idle checks) are
+//! merged on the agent before the spool: the same application, title and
+//! state within one pulse extends the current span; anything else closes it.
+//! Spans are also cut every `MAX_SPAN_MS` so a crash loses at most that much.
+//! What is kept of a title follows the policy (off, hashed, full).
+
+use crate::gate::Recorder;
+use crate::platform::{Observation, WindowInfo};
+use crate::spool::Record;
+use crate::Stop;
+use candor_proto::policy::{EffectivePolicy, TitleMode};
+use candor_proto::token::short_hash;
+use candor_proto::{Category, Payload};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Longest gap between observations that still extends a span.
+pub const PULSE_MS: i64 = 6_000;
+/// Spans are cut at this length.
+pub const MAX_SPAN_MS: i64 = 60_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key {
+    app: String,
+    exe: Option<String>,
+    wm_class: Option<String>,
+    title: Option<String>,
+    title_hash: Option<String>,
+    pid: Option<u32>,
+    pid_verified: bool,
+    state: &'static str,
+}
+
+#[derive(Debug, Clone)]
+struct Span {
+    key: Key,
+    start: i64,
+    last: i64,
+}
+
+/// The pure merging state machine.
+#[derive(Debug, Default)]
+pub struct Merger {
+    current: Option<Span>,
+}
+
+fn key_of(w: &WindowInfo, state: &'static str, titles: TitleMode) -> Key {
+    let exe_name = w.exe.as_deref().filter(|_| w.pid_verified).and_then(|e| e.rsplit('/').next()).map(str::to_string);
+    let app = exe_name.or_else(|| w.wm_class.clone()).unwrap_or_else(|| "unknown".into());
+    let clip = |s: &String| s.chars().take(1024).collect::<String>();
+    Key {
+        app: app.chars().take(256).collect(),
+        exe: w.exe.as_ref().filter(|_| w.pid_verified).map(clip),
+        wm_class: w.wm_class.as_ref().map(|c| c.chars().take(256).collect()),
+        title: (titles == TitleMode::Full).then(|| w.title.as_ref().map(clip)).flatten(),
+        title_hash: (titles == TitleMode::Hashed).then(|| w.title.as_ref().map(|t| short_hash(t.as_bytes()))).flatten(),
+        pid: w.pid,
+        pid_verified: w.pid_verified,
+        state,
+    }
+}
+
+fn record(span: &Span, end: i64) -> Option<Record> {
+    let duration = (end - span.start).max(0) as u64;
+    if duration == 0 {
+        return None;
+    }
+    let k = span.key.clone();
+    Some(Record {
+        category: Category::Activity,
+        ts_ms: span.start,
+        duration_ms: Some(duration),
+        payload: Payload::Activity {
+            app: k.app,
+            exe: k.exe,
+            wm_class: k.wm_class,
+            title: k.title,
+            title_hash: k.title_hash,
+            pid: k.pid,
+            pid_verified: k.pid_verified,
+            state: k.state.into(),
+        }
+        .to_json(),
+        checkpoint: None,
+    })
+}
+
+impl Merger {
+    /// Feed one observation; returns the spans it closes.
+    pub fn observe(&mut self, o: &Observation, titles: TitleMode, idle_threshold_ms: u64) -> Vec<Record> {
+        if o.ended {
+            return self.close(o.ts_ms).into_iter().collect();
+        }
+        let state = if o.idle_ms >= idle_threshold_ms { "idle" } else { "active" };
+        let key = o.focus.as_ref().map(|w| key_of(w, state, titles)).unwrap_or(Key {
+            app: "none".into(),
+            exe: None,
+            wm_class: None,
+            title: None,
+            title_hash: None,
+            pid: None,
+            pid_verified: false,
+            state,
+        });
+        let mut out = Vec::new();
+        match &mut self.current {
+            Some(span) if span.key == key && o.ts_ms - span.last <= PULSE_MS => {
+                span.last = o.ts_ms;
+                if o.ts_ms - span.start >= MAX_SPAN_MS {
+                    out.extend(record(span, o.ts_ms));
+                    span.start = o.ts_ms;
+                }
+            }
+            Some(span) => {
+                // A change within the pulse ends the old span now; after a gap
+                // (agent paused, display gone) it ended at its last sighting.
+                let end = if o.ts_ms - span.last <= PULSE_MS { o.ts_ms } else { span.last };
+                out.extend(record(span, end));
+                self.current = Some(Span { key, start: o.ts_ms, last: o.ts_ms });
+            }
+            None => self.current = Some(Span { key, start: o.ts_ms, last: o.ts_ms }),
+        }
+        out
+    }
+
+    /// Close the current span at `now` (shutdown, display gone): it lasted
+    /// until then, but no longer than one pulse past its last sighting.
+    pub fn close(&mut self, now: i64) -> Option<Record> {
+        self.current.take().and_then(|s| record(&s, now.clamp(s.last, s.last + PULSE_MS)))
+    }
+}
+
+/// Run the watcher only while activity may be collected: start it when the
+/// policy allows the category, stop it when it no longer does, so nothing is
+/// read from the display without consent.
+pub async fn supervise(
+    recorder: Recorder,
+    mut policy: watch::Receiver<Arc<EffectivePolicy>>,
+    display: Option<String>,
+    agent_stop: Stop,
+) {
+    loop {
+        tokio::select! {
+            r = policy.wait_for(|p| p.allows(Category::Activity)) => if r.is_err() { return },
+            _ = agent_stop.wait() => return,
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel(64);
+        let (d, s) = (display.clone(), stop.clone());
+        let watcher = std::thread::Builder::new().name("x11-watch".into()).spawn(move || {
+            crate::platform::x11::watch(d, Duration::from_secs(5), tx, s, |n| tracing::warn!("{n}"));
+        });
+        if let Err(e) = watcher {
+            tracing::error!(error = %e, "cannot start the X11 watcher");
+            return;
+        }
+        tracing::info!("activity collection started");
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let merge = tokio::spawn(run(recorder.clone(), policy.clone(), rx, done));
+        let stopping = tokio::select! {
+            _ = policy.wait_for(|p| !p.allows(Category::Activity)) => {
+                tracing::info!("activity collection stopped (policy or consent)");
+                false
+            }
+            _ = agent_stop.wait() => true,
+        };
+        // The merger records the open span, then ends with the channel.
+        let _ = done_tx.send(());
+        stop.store(true, Ordering::Relaxed);
+        let _ = merge.await;
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// Merge observations into spans and hand them to the recorder, until the
+/// watcher ends or `done` fires; the open span is then recorded up to now
+/// (if collection is still allowed).
+pub async fn run(
+    recorder: Recorder,
+    policy: watch::Receiver<Arc<EffectivePolicy>>,
+    mut rx: mpsc::Receiver<Observation>,
+    mut done: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut merger = Merger::default();
+    loop {
+        let o = tokio::select! {
+            o = rx.recv() => match o { Some(o) => o, None => break },
+            _ = &mut done => break,
+        };
+        let (allowed, titles, idle_ms) = {
+            let p = policy.borrow();
+            (p.allows(Category::Activity), p.doc.activity.titles, p.doc.activity.idle_threshold_secs * 1000)
+        };
+        if !allowed {
+            // Collection stopped: whatever was open is not recorded.
+            merger = Merger::default();
+            continue;
+        }
+        for r in merger.observe(&o, titles, idle_ms) {
+            if !recorder.record(r).await {
+                return;
+            }
+        }
+    }
+    if let Some(r) = merger.close(candor_proto::now_ms()) {
+        recorder.record(r).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(ts: i64, title: &str, idle_ms: u64) -> Observation {
+        Observation {
+            ts_ms: ts,
+            idle_ms,
+            ended: false,
+            focus: Some(WindowInfo {
+                title: Some(title.into()),
+                wm_class: Some("XTerm".into()),
+                pid: Some(42),
+                exe: Some("/usr/bin/xterm".into()),
+                pid_verified: true,
+            }),
+        }
+    }
+
+    fn payload(r: &Record) -> Payload {
+        serde_json::from_slice(&r.payload).unwrap()
+    }
+
+    #[test]
+    fn merges_within_pulse_and_splits_on_change() {
+        let mut m = Merger::default();
+        assert!(m.observe(&obs(0, "甲", 0), TitleMode::Full, 180_000).is_empty());
+        assert!(m.observe(&obs(5_000, "甲", 0), TitleMode::Full, 180_000).is_empty());
+        let closed = m.observe(&obs(7_000, "乙", 0), TitleMode::Full, 180_000);
+        assert_eq!(closed.len(), 1);
+        assert_eq!((closed[0].ts_ms, closed[0].duration_ms), (0, Some(7_000)));
+        match payload(&closed[0]) {
+            Payload::Activity { app, title, state, .. } => {
+                assert_eq!((app.as_str(), title.as_deref(), state.as_str()), ("xterm", Some("甲"), "active"))
+            }
+            p => panic!("{p:?}"),
+        }
+        // Idle after the threshold is its own span.
+        let closed = m.observe(&obs(9_000, "乙", 200_000), TitleMode::Full, 180_000);
+        assert_eq!(closed[0].duration_ms, Some(2_000));
+        assert!(m.close(9_000).is_none(), "closed at its start: no length");
+        m.observe(&obs(10_000, "乙", 0), TitleMode::Full, 180_000);
+        let gone = Observation { ts_ms: 12_500, focus: None, idle_ms: 0, ended: true };
+        assert_eq!(
+            m.observe(&gone, TitleMode::Full, 180_000)[0].duration_ms,
+            Some(2_500),
+            "display gone ends the span"
+        );
+        m.observe(&obs(20_000, "乙", 0), TitleMode::Full, 180_000);
+        assert_eq!(
+            m.close(99_000).unwrap().duration_ms,
+            Some(PULSE_MS as u64),
+            "at most a pulse past the last sighting"
+        );
+    }
+
+    #[test]
+    fn titles_follow_policy_and_long_spans_are_cut() {
+        let mut m = Merger::default();
+        m.observe(&obs(0, "secret.docx", 0), TitleMode::Hashed, 180_000);
+        let mut closed = Vec::new();
+        for t in (5_000..=65_000).step_by(5_000) {
+            closed.extend(m.observe(&obs(t, "secret.docx", 0), TitleMode::Hashed, 180_000));
+        }
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].duration_ms, Some(60_000));
+        match payload(&closed[0]) {
+            Payload::Activity { title, title_hash, .. } => {
+                assert!(title.is_none());
+                assert_eq!(title_hash.as_deref(), Some(short_hash(b"secret.docx").as_str()));
+            }
+            p => panic!("{p:?}"),
+        }
+        let mut off = Merger::default();
+        off.observe(&obs(0, "x", 0), TitleMode::Off, 180_000);
+        let r = off.observe(&obs(1_000, "y", 0), TitleMode::Off, 180_000);
+        assert!(r.is_empty(), "with titles off, a title change is not a new span");
+    }
+
+    #[test]
+    fn unverified_pid_falls_back_to_wm_class() {
+        let w = WindowInfo {
+            wm_class: Some("Evil".into()),
+            pid: Some(1),
+            exe: Some("/sbin/init".into()),
+            pid_verified: false,
+            ..Default::default()
+        };
+        let k = key_of(&w, "active", TitleMode::Off);
+        assert_eq!(k.app, "Evil");
+        assert_eq!(k.exe, None, "an exe we cannot tie to the window is not reported");
+    }
+}
