@@ -1,7 +1,7 @@
 //! The consent gate: the one place that decides what may be recorded.
 //!
 //! Sources ask [`Recorder::allows`] before doing any work and hand events to
-//! [`Recorder::record`], which drops (and counts) anything the effective
+//! [`Recorder::record`], which drops anything the effective
 //! policy (policy × consent, see `candor_proto::policy`) does not allow at
 //! that moment; so a withdrawal takes effect on events already in flight.
 //! Allowed events go on to the spool writer.
@@ -9,7 +9,6 @@
 use crate::spool::Record;
 use candor_proto::policy::EffectivePolicy;
 use candor_proto::Category;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
@@ -17,12 +16,11 @@ use tokio::sync::{mpsc, watch};
 pub struct Recorder {
     policy: watch::Receiver<Arc<EffectivePolicy>>,
     tx: mpsc::Sender<Record>,
-    gated_out: Arc<AtomicU64>,
 }
 
 impl Recorder {
     pub fn new(policy: watch::Receiver<Arc<EffectivePolicy>>, tx: mpsc::Sender<Record>) -> Self {
-        Recorder { policy, tx, gated_out: Arc::new(AtomicU64::new(0)) }
+        Recorder { policy, tx }
     }
 
     pub fn allows(&self, c: Category) -> bool {
@@ -37,14 +35,8 @@ impl Recorder {
     /// Returns false when the agent is shutting down.
     pub async fn record(&self, r: Record) -> bool {
         if !self.allows(r.category) {
-            self.gated_out.fetch_add(1, Ordering::Relaxed);
             return true;
         }
         self.tx.send(r).await.is_ok()
-    }
-
-    /// Events dropped because their category was not allowed.
-    pub fn gated_out(&self) -> u64 {
-        self.gated_out.load(Ordering::Relaxed)
     }
 }

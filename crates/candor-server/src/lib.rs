@@ -59,12 +59,10 @@ pub struct Running {
     pub ca_fingerprint: String,
     /// Set when this start created the first admin.
     pub first_admin_password: Option<String>,
-    pub state: Arc<AppStateHandle>,
+    pub state: Arc<api::AppState>,
     handle: axum_server::Handle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
-
-pub type AppStateHandle = api::AppState;
 
 impl Running {
     /// Wait until the server stops by itself (an error).

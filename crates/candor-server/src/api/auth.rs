@@ -48,9 +48,14 @@ fn csrf_for(session_token: &str) -> String {
     sha256_hex(format!("csrf:{session_token}").as_bytes())
 }
 
-fn totp(secret_b32: &str) -> Option<TOTP> {
-    let bytes = Secret::Encoded(secret_b32.to_string()).to_bytes().ok()?;
-    TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes).ok()
+/// Whether `code` is current for the base32 `secret` (one step of skew allowed).
+fn totp_ok(secret_b32: &str, code: &str) -> bool {
+    Secret::Encoded(secret_b32.to_string())
+        .to_bytes()
+        .ok()
+        .and_then(|bytes| TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes).ok())
+        .and_then(|t| t.check_current(code.trim()).ok())
+        .unwrap_or(false)
 }
 
 /// The admin behind a request's session.
@@ -184,7 +189,7 @@ pub async fn login(
         None => true,
         Some(secret) => match req.totp.as_deref() {
             None => return Err(ApiError::new(StatusCode::UNAUTHORIZED, "totp required")),
-            Some(code) => totp(secret).and_then(|t| t.check_current(code.trim()).ok()).unwrap_or(false),
+            Some(code) => totp_ok(secret, code),
         },
     };
     if !password_ok || !totp_ok {
@@ -289,7 +294,7 @@ pub async fn totp_confirm(
     AdminSession(admin): AdminSession,
     JsonBody(c): JsonBody<TotpConfirm>,
 ) -> Result<StatusCode, ApiError> {
-    let check = |secret: &str| totp(secret).and_then(|t| t.check_current(c.code.trim()).ok()).unwrap_or(false);
+    let check = |secret: &str| totp_ok(secret, &c.code);
     match &c.secret {
         Some(secret) if check(secret) => {}
         Some(_) => return Err(ApiError::bad_request("the code does not match the secret")),

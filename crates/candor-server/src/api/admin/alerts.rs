@@ -1,6 +1,6 @@
 //! The alerts inbox: list and filter, acknowledge or close, assign, comment.
 
-use super::{not_found, Created, Visibility};
+use super::{not_found, present, Created, Visibility};
 use crate::api::auth::AdminSession;
 use crate::api::{ApiError, JsonBody, State};
 use crate::roles::Perm;
@@ -68,12 +68,9 @@ pub async fn get_alert(
 #[derive(Deserialize)]
 pub struct AlertChange {
     status: Option<String>,
-    #[serde(default, deserialize_with = "assignee")]
+    /// Absent: unchanged; null: unassigned.
+    #[serde(default, deserialize_with = "present")]
     assignee: Option<Option<String>>,
-}
-
-fn assignee<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 pub async fn update_alert(
