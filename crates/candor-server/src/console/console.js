@@ -164,7 +164,13 @@ async function pageTimeline(main, arg) {
   main.append(h("h2", `${tl.employee.name} · ${tl.date}`), barChart(perHour.map((n, i) => [String(i).padStart(2, "0"), n]), "timeline-chart"));
   if (tl.alerts.length) main.append(h("h2", t("nav_alerts")), alertTable(tl.alerts));
   main.append(h("h2", t("events") + ` (${fmtNum(tl.events.length)}${tl.truncated ? "+" : ""})`),
-    table(["time", "agent", "category", "duration", "payload"], tl.events.slice(0, 500).map((e) => ({ cells: [fmtTime(e.ts_ms), "#" + e.agent_id, catName(e.category), e.duration_ms ? fmtDur(e.duration_ms) : "", h("code", JSON.stringify(e.payload))] }))));
+    table(["time", "agent", "category", "duration", "payload"], tl.events.slice(0, 500).map((e) => ({ cells: [fmtTime(e.ts_ms), "#" + e.agent_id, catName(e.category), e.duration_ms ? fmtDur(e.duration_ms) : "", describe(e.payload)] }))));
+}
+
+// An event's content for people: activity spans by application and title.
+function describe(p) {
+  if (p.type === "activity") return h("span", h("strong", p.app), p.title ? " — " + p.title : "", " ", h("span.tag", t("state_" + p.state)));
+  return h("code", JSON.stringify(p));
 }
 
 // A bar chart as inline SVG; labels and numbers are text nodes.
