@@ -50,11 +50,6 @@ pub fn addresses() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Whether an X display exists; display collectors idle without one.
-pub fn has_display() -> bool {
-    std::fs::read_dir("/tmp/.X11-unix").map(|mut d| d.next().is_some()).unwrap_or(false)
-}
-
 /// An error with its causes, for messages a person reads.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();

@@ -81,6 +81,14 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
     let recorder = gate::Recorder::new(policy_rx.clone(), rec_tx);
     tracing::info!(agent_id = creds.agent_id, server = %creds.server_url, "agent starting");
 
+    // Decided once: the activity source and the heartbeat's notice agree.
+    let display = config.x11.display();
+    let mut notices = Vec::new();
+    if display.is_none() {
+        let n = "no X display found: display collectors (activity, screen) stay idle".to_string();
+        tracing::warn!("{n}");
+        notices.push(n);
+    }
     let writer = tokio::spawn(spool_writer(rec_rx, spool.clone(), appended.clone()));
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(policy_sync::run(
@@ -96,6 +104,7 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
         Duration::from_secs(config.uplink.heartbeat_secs.max(1)),
         policy_rx.clone(),
         spool.clone(),
+        notices,
         stop.clone(),
     ));
     tasks.spawn(
@@ -119,16 +128,8 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
             checkpoint: None,
         })
         .await;
-    match config.x11.display() {
-        Some(display) => {
-            sources.spawn(sources::activity::supervise(
-                recorder.clone(),
-                policy_rx.clone(),
-                Some(display),
-                stop.clone(),
-            ));
-        }
-        None => tracing::warn!("no X display: the activity collector stays idle"),
+    if display.is_some() {
+        sources.spawn(sources::activity::supervise(recorder.clone(), policy_rx.clone(), display, stop.clone()));
     }
     if let Some(o) = opts.synthetic {
         tracing::warn!(rate = o.rate, total = o.total, category = %o.category, "synthetic test source enabled");

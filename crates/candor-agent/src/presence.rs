@@ -16,15 +16,10 @@ pub async fn run(
     every: Duration,
     policy: watch::Receiver<Arc<EffectivePolicy>>,
     spool: Arc<Spool>,
+    notices: Vec<String>,
     stop: Stop,
 ) {
     let url = format!("{}/api/v1/agent/heartbeat", creds.server_url);
-    let mut notices = Vec::new();
-    if !host::has_display() {
-        let n = "no X display found: display collectors (activity, screen) stay idle".to_string();
-        tracing::warn!("{n}");
-        notices.push(n);
-    }
     let mut policy = policy;
     loop {
         let s = spool.clone();
