@@ -179,6 +179,54 @@ pub enum Payload {
         pid_verified: bool,
         /// `active`, `idle` or `locked`.
         state: String,
+        /// Login name of the session (or of the window's process owner).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+    },
+    /// What the agent's application catalogue (.desktop files) knows about
+    /// an application id seen in activity; sent once per id per agent run.
+    AppInfo {
+        app: String,
+        /// Desktop file id, e.g. `org.gnome.Terminal.desktop`.
+        desktop_id: String,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name_zh: Option<String>,
+        /// freedesktop.org main and additional categories (`Development`, `Game`, …).
+        #[serde(default)]
+        categories: Vec<String>,
+        /// A small PNG icon, base64, when the theme has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        icon_png: Option<String>,
+    },
+    /// A process started (netlink process connector, or a /proc scan where
+    /// netlink is unavailable: `source` says which).
+    ProcessStart {
+        pid: u32,
+        ppid: u32,
+        uid: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        exe: String,
+        /// SHA-256 of the executable; absent when it could not be read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+        /// Debian package that owns the executable.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        package: Option<String>,
+        /// Command line, only when the policy allows it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cmdline: Option<Vec<String>>,
+        /// `netlink` or `proc_scan`.
+        source: String,
+    },
+    /// A process exited; the event's duration is its run time when known.
+    ProcessExit {
+        pid: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exe: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
     },
 }
 
@@ -189,7 +237,8 @@ impl Payload {
         match self {
             Payload::Synthetic { .. } => None,
             Payload::SpoolDropped { .. } | Payload::AgentStarted { .. } => Some(Category::System),
-            Payload::Activity { .. } => Some(Category::Activity),
+            Payload::Activity { .. } | Payload::AppInfo { .. } => Some(Category::Activity),
+            Payload::ProcessStart { .. } | Payload::ProcessExit { .. } => Some(Category::Process),
         }
     }
 

@@ -1,7 +1,8 @@
 //! Activity collection on real X11: Xvfb, the openbox window manager and
 //! xterm windows with Chinese titles; xdotool switches focus. Asserts spans
-//! and their durations, titles intact, the verified executable, and that
-//! the agent follows the X server through a restart.
+//! and their durations, titles intact, the verified executable, the agent
+//! following the X server through a restart, rollups equal to the spans,
+//! idle and active, and hostile windows.
 
 mod common;
 
@@ -87,7 +88,9 @@ impl Drop for Display {
 }
 
 fn free_display() -> u32 {
-    (100..200)
+    // Tests run in parallel processes: start from a number of our own.
+    let base = 100 + std::process::id() % 400;
+    (base..base + 100)
         .find(|n| {
             !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
                 && !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
@@ -118,6 +121,28 @@ fn total(spans: &[Span], title: &str, since: i64) -> i64 {
     spans.iter().filter(|s| s.0 == title && s.3 >= since - 300).map(|s| s.4).sum()
 }
 
+/// A server, an enrolled agent on display `n` with activity collected under
+/// `activity` policy options, an employee who consented, the agent running.
+async fn collecting(tmp: &std::path::Path, n: u32, activity: serde_json::Value) -> (Server, Agent, Team, u64) {
+    let server = Server::start(tmp, "").await;
+    let mut agent = Agent::enroll(&server, "agent", &fast_agent_toml(&format!("[x11]\ndisplay = \":{n}\"\n")));
+    let team = server.team().await;
+    let emp = team.sys.post("/api/v1/employees", json!({"name": "张三", "username": "zhangsan"})).await["id"]
+        .as_u64()
+        .unwrap();
+    team.sys.put(&format!("/api/v1/agents/{}/assignment", agent.id), json!({"employee_id": emp})).await;
+    let policy = team
+        .sec
+        .post("/api/v1/policies", json!({"name": "p", "doc": {"collect": {"activity": true}, "activity": activity}}))
+        .await;
+    team.sec.put("/api/v1/assignments", json!({"scope": "global", "policy_id": policy["id"]})).await;
+    team.consent(emp, "activity", true).await;
+    agent.start(&[]);
+    team.wait_applied(agent.id).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    (server, agent, team, emp)
+}
+
 #[tokio::test]
 async fn foreground_spans_on_real_x11() {
     let n = free_display();
@@ -127,25 +152,7 @@ async fn foreground_spans_on_real_x11() {
     x.window(beta);
 
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(tmp.path(), "").await;
-    let mut agent = Agent::enroll(&server, "agent", &fast_agent_toml(&format!("[x11]\ndisplay = \":{n}\"\n")));
-    let team = server.team().await;
-    let emp = team.sys.post("/api/v1/employees", json!({"name": "张三", "username": "zhangsan"})).await["id"]
-        .as_u64()
-        .unwrap();
-    team.sys.put(&format!("/api/v1/agents/{}/assignment", agent.id), json!({"employee_id": emp})).await;
-    let policy = team
-        .sec
-        .post(
-            "/api/v1/policies",
-            json!({"name": "p", "doc": {"collect": {"activity": true}, "activity": {"titles": "full"}}}),
-        )
-        .await;
-    team.sec.put("/api/v1/assignments", json!({"scope": "global", "policy_id": policy["id"]})).await;
-    team.consent(emp, "activity", true).await;
-    agent.start(&[]);
-    team.wait_applied(agent.id).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (server, mut agent, team, emp) = collecting(tmp.path(), n, json!({"titles": "full"})).await;
 
     let t0 = candor_proto::now_ms();
     x.focus(alpha);
@@ -180,6 +187,152 @@ async fn foreground_spans_on_real_x11() {
     );
     let g = total(&spans, gamma, t0);
     assert!((2_000..=5_000).contains(&g), "recording resumed after the X server restart: gamma {g} ms");
+
+    // Rollups kept at ingest equal the sum of the stored spans, per application.
+    let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+    let day = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap().with_timezone(&tz).date_naive();
+    let (from, to) = (day(spans.iter().map(|s| s.3).min().unwrap()), day(candor_proto::now_ms()));
+    let stats = team.sec.get(&format!("/api/v1/stats?from={from}&to={to}&employee={emp}")).await;
+    let act = &stats["activity"];
+    let sum: i64 = spans.iter().map(|s| s.4).sum();
+    let rolled =
+        act["active_ms"].as_i64().unwrap() + act["idle_ms"].as_i64().unwrap() + act["locked_ms"].as_i64().unwrap();
+    assert_eq!(rolled, sum, "rollups equal the sum of spans: {act}");
+    let xterm = act["apps"].as_array().unwrap().iter().find(|a| a["app"] == "xterm").expect("xterm in the rollup");
+    let xterm_spans: i64 = spans.iter().filter(|s| s.1 == "xterm").map(|s| s.4).sum();
+    assert_eq!(xterm["active_ms"].as_i64().unwrap() + xterm["idle_ms"].as_i64().unwrap(), xterm_spans);
+    assert_eq!(xterm["name"], "XTerm", "named from debian-xterm.desktop");
+    assert_eq!(xterm["class"], "neutral");
+    // An admin classifies it productive; the split follows without re-ingesting.
+    team.sec.put("/api/v1/apps/xterm/class", json!({"class": "productive"})).await;
+    let stats = team.sec.get(&format!("/api/v1/stats?from={from}&to={to}&employee={emp}")).await;
+    assert_eq!(
+        stats["activity"]["classes"]["productive"].as_i64().unwrap(),
+        stats["activity"]["apps"].as_array().unwrap().iter().find(|a| a["app"] == "xterm").unwrap()["active_ms"]
+            .as_i64()
+            .unwrap()
+    );
+    // The department view sums the same rows.
+    let dept = team.sys.post("/api/v1/departments", json!({"name": "研发部"})).await["id"].as_u64().unwrap();
+    team.sys
+        .put(&format!("/api/v1/agents/{}/assignment", agent.id), json!({"employee_id": emp, "department_id": dept}))
+        .await;
+    let by_dept = team.sec.get(&format!("/api/v1/stats?from={from}&to={to}&department={dept}")).await;
+    assert_eq!(by_dept["activity"]["active_ms"], stats["activity"]["active_ms"]);
+}
+
+/// Windows that lie or break: enormous and invalid-UTF-8 titles, malformed
+/// properties, a `_NET_WM_PID` naming another process, clients dying while
+/// focused. The agent must not crash or hang, must keep recording, and must
+/// report the process the X server vouches for, not the claim. Also idle
+/// after no input and active after input.
+#[tokio::test]
+async fn hostile_windows_and_idle() {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt, CreateWindowAux, PropMode, WindowClass};
+    use x11rb::wrapper::ConnectionExt as _;
+
+    let n = free_display();
+    let mut x = Display::start(n);
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, mut agent, _team, _emp) =
+        collecting(tmp.path(), n, json!({"titles": "full", "idle_threshold_secs": 2})).await;
+
+    let (conn, screen) = x11rb::connect(Some(&x.name)).unwrap();
+    let root = conn.setup().roots[screen].root;
+    let atom = |name: &str| conn.intern_atom(false, name.as_bytes()).unwrap().reply().unwrap().atom;
+    let (net_wm_name, utf8, wm_pid) = (atom("_NET_WM_NAME"), atom("UTF8_STRING"), atom("_NET_WM_PID"));
+    let window = |props: &dyn Fn(u32)| {
+        let w = conn.generate_id().unwrap();
+        conn.create_window(0, w, root, 0, 0, 200, 100, 0, WindowClass::INPUT_OUTPUT, 0, &CreateWindowAux::new())
+            .unwrap();
+        props(w);
+        conn.map_window(w).unwrap();
+        conn.flush().unwrap();
+        w
+    };
+    let mut huge = "巨".repeat(400_000).into_bytes(); // 1.2 MB
+    huge.extend_from_slice(b"END");
+    let w_huge = window(&|w| {
+        conn.change_property8(PropMode::REPLACE, w, net_wm_name, utf8, &huge).unwrap();
+    });
+    let w_invalid = window(&|w| {
+        conn.change_property8(PropMode::REPLACE, w, net_wm_name, utf8, b"bad \xff\xfe\xc3 title").unwrap();
+        conn.change_property8(PropMode::REPLACE, w, AtomEnum::WM_CLASS, AtomEnum::STRING, b"no-nul-class").unwrap();
+        conn.change_property8(PropMode::REPLACE, w, wm_pid, AtomEnum::CARDINAL, &[1, 0]).unwrap();
+    });
+    let w_liar = window(&|w| {
+        conn.change_property8(PropMode::REPLACE, w, net_wm_name, utf8, "冒充 init".as_bytes()).unwrap();
+        conn.change_property32(PropMode::REPLACE, w, wm_pid, AtomEnum::CARDINAL, &[1]).unwrap();
+    });
+    let w_bare = window(&|_| {}); // no properties at all
+    conn.sync().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = candor_proto::now_ms();
+    for w in [w_huge, w_invalid, w_liar, w_bare] {
+        assert!(x.xdotool(&["windowactivate", "--sync", &w.to_string()]), "activate {w}");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    // Clients that die right after taking focus, while the agent queries them.
+    for i in 0..15 {
+        let mut c = Command::new("xterm")
+            .args(["-T", &format!("dying {i}"), "-e", "sleep", "60"])
+            .env("DISPLAY", &x.name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        x.xdotool(&["search", "--name", &format!("dying {i}"), "windowactivate"]);
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    // No input for longer than the 2 s threshold: idle; then input: active.
+    let calm = "Calm 平静";
+    x.window(calm);
+    x.focus(calm);
+    x.xdotool(&["mousemove", "5", "5"]);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    // A person working: input every half second, seen at the next idle check (5 s).
+    for i in 0..14 {
+        x.xdotool(&["mousemove", &(50 + i * 10).to_string(), "50"]);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    agent.stop();
+    agent.start(&[]);
+    let spans = wait_spans(&server, agent.id, calm).await;
+    // The last span reaches the server after the idle one; wait for all of it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    agent.stop();
+    let log = agent.log();
+    assert!(!log.contains("panicked"), "{log}");
+
+    let db = server.db();
+    let rows: Vec<(String, String, Option<i64>, String)> = db
+        .prepare(
+            "SELECT coalesce(json_extract(payload, '$.title'), ''), json_extract(payload, '$.app'),
+                    json_extract(payload, '$.pid'), json_extract(payload, '$.state')
+             FROM events WHERE agent_id = ?1 AND json_extract(payload, '$.type') = 'activity' AND ts_ms >= ?2 ORDER BY seq",
+        )
+        .unwrap()
+        .query_map(rusqlite::params![agent.id as i64, t0 - 300], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    println!("{rows:#?}");
+    let huge_row = rows.iter().find(|r| r.0.starts_with("巨巨巨")).expect("huge title recorded");
+    assert!(huge_row.0.chars().count() <= 1024 && huge_row.0.chars().all(|c| c == '巨' || c == '\u{fffd}'), "bounded");
+    assert!(rows.iter().any(|r| r.0 == "bad \u{fffd}\u{fffd}\u{fffd} title"), "invalid UTF-8 replaced, not dropped");
+    let me = std::env::current_exe().unwrap();
+    let me = me.file_name().unwrap().to_string_lossy();
+    let liar = rows.iter().find(|r| r.0 == "冒充 init").expect("liar window recorded");
+    assert_eq!(liar.2, Some(std::process::id() as i64), "the pid the X server vouches for, not the claimed 1");
+    assert_eq!(liar.1, me, "application from the real process");
+    assert!(rows.iter().all(|r| r.1 != "systemd" && r.1 != "init"), "a claimed pid is never trusted");
+    assert!(spans.iter().any(|s| s.0 == calm), "still recording after the hostile windows");
+    let calm_rows: Vec<&str> = rows.iter().filter(|r| r.0 == calm).map(|r| r.3.as_str()).collect();
+    let idle_at = calm_rows.iter().position(|s| *s == "idle").unwrap_or_else(|| panic!("idle span: {calm_rows:?}"));
+    assert!(calm_rows[idle_at..].contains(&"active"), "active again after input: {calm_rows:?}");
 }
 
 async fn wait_spans(server: &Server, agent: u64, title: &str) -> Vec<Span> {

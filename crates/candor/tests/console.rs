@@ -55,6 +55,52 @@ async fn seed(server: &Server, team: &Team, agent: &mut Agent, other: &Agent) ->
     team.consent(zhangsan, "activity", true).await;
     agent.start(&["--synthetic-rate", "200", "--synthetic-total", "300"]);
     wait_until(Duration::from_secs(20), "events stored", async || server.synthetic_counts(agent.id).0 == 300).await;
+    // A morning of activity spans as the X11 collector sends them, with the
+    // catalogue entry that names and suggests a class for WPS.
+    let tz = chrono_tz::Asia::Shanghai;
+    let (day_start, _) =
+        candor_server::company_time::day_bounds(tz, candor_server::company_time::date_at(tz, candor_proto::now_ms()));
+    let span = |seq: u64, start_min: i64, minutes: u64, app: &str, state: &str| candor_proto::Event {
+        seq,
+        ts_ms: day_start + start_min * 60_000,
+        duration_ms: Some(minutes * 60_000),
+        category: candor_proto::Category::Activity,
+        payload: candor_proto::Payload::Activity {
+            app: app.into(),
+            exe: None,
+            wm_class: None,
+            title: Some(format!("{app} 窗口")),
+            title_hash: None,
+            pid: None,
+            pid_verified: false,
+            state: state.into(),
+            user: Some("zhangsan".into()),
+        }
+        .to_json(),
+    };
+    let wps = candor_proto::Event {
+        seq: 2_000_000,
+        ts_ms: day_start,
+        duration_ms: None,
+        category: candor_proto::Category::Activity,
+        payload: candor_proto::Payload::AppInfo {
+            app: "wps".into(),
+            desktop_id: "wps-office-wps.desktop".into(),
+            name: "WPS Writer".into(),
+            name_zh: Some("WPS 文字".into()),
+            categories: vec!["Office".into(), "WordProcessor".into()],
+            icon_png: None,
+        }
+        .to_json(),
+    };
+    let spans = vec![
+        wps,
+        span(2_000_001, 1, 30, "wps", "active"),
+        span(2_000_002, 31, 20, "chromium", "active"),
+        span(2_000_003, 51, 10, "chromium", "idle"),
+    ];
+    let (status, _) = agent.send(server, spans).await;
+    assert_eq!(status, 200);
     // A web event without consent: refused at ingest, which raises an alert.
     let (status, _) = agent.send(server, vec![synthetic_event(1_000_000, candor_proto::Category::Web)]).await;
     assert_eq!(status, 200);
@@ -83,7 +129,7 @@ async fn console_in_chromium() {
     assert!(b.text("nav").await.contains("终端"));
     b.page_ok("dashboard").await;
     b.screenshot("dashboard-zh").await;
-    for page in ["agents", "org", "policies", "consent", "admins", "account"] {
+    for page in ["agents", "org", "policies", "consent", "apps", "admins", "account"] {
         b.click(&format!("#nav-{page}")).await;
         b.page_ok(page).await;
         b.screenshot(&format!("{page}-system-admin")).await;
@@ -151,15 +197,21 @@ async fn console_in_chromium() {
     b.goto(&format!("{console}#/timeline/{}", seed.zhangsan)).await;
     b.page_ok("timeline").await;
     // 300 synthetic events and the agent's start.
-    assert!(b.wait_text("#page-timeline", "(301)").await.contains("张三"));
-    let bars = b.count("#timeline-chart rect").await;
-    assert_eq!(bars, 24);
+    assert!(b.wait_text("#page-timeline", "(305)").await.contains("张三"));
+    assert_eq!(b.count("#timeline-chart rect[data-state=active]").await, 2, "two active spans on the day strip");
+    assert_eq!(b.count("#timeline-chart rect[data-state=idle]").await, 1);
+    b.wait_text("#timeline-active_time", "50 min").await;
+    b.wait_text("#timeline-idle_time", "10 min").await;
+    b.wait_text("#timeline-apps", "WPS 文字").await;
     b.screenshot("timeline").await;
 
     // Statistics: a department filter changes the numbers; exports are valid files.
     b.click("#nav-stats").await;
     b.page_ok("stats").await;
-    b.wait_text("#stats-total", "300").await;
+    b.wait_text("#stats-total", "304").await;
+    b.wait_text("#stats-active_time", "50 min").await;
+    let split = b.text("#stats-activity .panel").await;
+    assert!(split.contains("生产 30 min (60%)") && split.contains("中性 20 min (40%)"), "{split}");
     b.screenshot("stats").await;
     b.goto(&format!("{console}#/stats?from=2026-01-01&to=2030-12-31&department={}", seed.rnd)).await;
     b.wait_text("#page-stats", "不超过 366 天").await;
@@ -168,8 +220,9 @@ async fn console_in_chromium() {
     b.page_ok("stats").await;
     let rnd_text = b.text("#stats-total").await;
     assert!(!rnd_text.contains("300"), "R&D has no events: {rnd_text}");
+    assert_eq!(b.text("#stats-active_time").await, "0 min\n活跃", "R&D has no activity");
     b.goto(&format!("{console}#/stats?from={from}&to={from}&department={}", seed.sales)).await;
-    b.wait_text("#stats-total", "300").await;
+    b.wait_text("#stats-total", "304").await;
     let csv_href = b.attr("#export-csv", "href").await;
     let xlsx_href = b.attr("#export-xlsx", "href").await;
     // Download with the browser's own cookie session.
@@ -182,14 +235,37 @@ async fn console_in_chromium() {
         .await
         .unwrap();
     let csv = csv.as_str().unwrap();
-    assert!(csv.starts_with("date,category,events,minutes\n"), "{csv}");
-    assert!(csv.contains(&format!("{from},activity,300,")), "{csv}");
+    assert!(csv.starts_with("date,application,name,class,active_minutes,idle_minutes,locked_minutes\n"), "{csv}");
+    assert!(csv.contains(&format!("{from},wps,WPS Writer,productive,30,0,0\n")), "{csv}");
+    assert!(csv.contains(&format!("{from},chromium,,neutral,20,10,0\n")), "{csv}");
     let xlsx =
         team.sec.client.get(format!("{}{}", server.url, xlsx_href)).bearer_auth(team.sec.token()).send().await.unwrap();
     assert!(xlsx.headers()["content-type"].to_str().unwrap().contains("spreadsheetml"));
     let bytes = xlsx.bytes().await.unwrap();
     assert_eq!(&bytes[..2], b"PK", "XLSX is a zip");
     assert!(bytes.windows(15).any(|w| w == &b"xl/workbook.xml"[..]), "XLSX has a workbook part");
+
+    // Applications: the security admin classifies chromium as unproductive
+    // for the sales department; the statistics follow at once.
+    b.click("#nav-apps").await;
+    b.page_ok("apps").await;
+    b.wait_text("#apps-table", "WPS 文字").await;
+    b.client
+        .execute(
+            "const row = document.querySelector('#class-chromium').closest('tr');
+             row.querySelector('select[name=department]').value = arguments[0];
+             row.querySelector('select[name=department]').dispatchEvent(new Event('change'));
+             row.querySelector('select[name=class]').value = 'unproductive';",
+            vec![json!(seed.sales.to_string())],
+        )
+        .await
+        .unwrap();
+    b.click("#class-chromium").await;
+    b.wait_text("#apps-table", "销售部: 非生产").await;
+    b.screenshot("apps").await;
+    b.goto(&format!("{console}#/stats?from={from}&to={from}&department={}", seed.sales)).await;
+    let split = b.wait_text("#stats-activity .panel", "非生产 20 min").await;
+    assert!(split.contains("生产 30 min"), "{split}");
 
     // Alerts inbox: the refused web event raised one; acknowledge, assign, comment.
     b.click("#nav-alerts").await;

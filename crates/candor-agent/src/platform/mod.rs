@@ -1,7 +1,9 @@
 //! Platform specifics behind small interfaces, so a Windows or Wayland port
 //! adds a module here without touching sources or the gate.
 
+pub mod catalogue;
 pub mod ctext;
+pub mod users;
 pub mod x11;
 
 /// The focused window as the display server describes it. Everything here
@@ -15,8 +17,12 @@ pub struct WindowInfo {
     pub pid: Option<u32>,
     /// Executable of `pid`, from /proc.
     pub exe: Option<String>,
-    /// True only when the pid is local (WM_CLIENT_MACHINE is this host) and alive.
+    /// True only when the X server vouches for the pid (X-Resource reports
+    /// the connecting client's pid from the kernel) and the process is alive.
+    /// A `_NET_WM_PID` the server does not confirm is never trusted.
     pub pid_verified: bool,
+    /// Login name owning the verified process.
+    pub user: Option<String>,
 }
 
 /// One look at the desktop.

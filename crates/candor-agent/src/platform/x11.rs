@@ -13,7 +13,8 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use x11rb::connection::Connection;
+use x11rb::connection::{Connection, RequestConnection as _};
+use x11rb::protocol::res::{ClientIdMask, ClientIdSpec, ConnectionExt as _};
 use x11rb::protocol::screensaver::ConnectionExt as _;
 use x11rb::protocol::xproto::{Atom, AtomEnum, ChangeWindowAttributesAux, ConnectionExt as _, EventMask, Window};
 use x11rb::protocol::Event;
@@ -63,25 +64,38 @@ fn text_property(conn: &RustConnection, atoms: &Atoms, win: Window, prop: Atom) 
     (!s.is_empty()).then_some(s)
 }
 
-fn window_info(conn: &RustConnection, atoms: &Atoms, win: Window, hostname: &str) -> WindowInfo {
+/// The pid of the client that owns `win`, as the X server knows it from
+/// the socket's peer credentials; `None` for remote clients or without XRes.
+fn server_pid(conn: &RustConnection, win: Window) -> Option<u32> {
+    let spec = ClientIdSpec { client: win, mask: ClientIdMask::LOCAL_CLIENT_PID };
+    let reply = conn.res_query_client_ids(&[spec]).ok()?.reply().ok()?;
+    reply.ids.iter().find(|id| id.spec.mask == ClientIdMask::LOCAL_CLIENT_PID)?.value.first().copied()
+}
+
+fn window_info(conn: &RustConnection, atoms: &Atoms, win: Window, xres: bool) -> WindowInfo {
     let title = property(conn, win, atoms.net_wm_name, atoms.utf8)
         .and_then(text)
         .or_else(|| text_property(conn, atoms, win, AtomEnum::WM_NAME.into()));
     let wm_class = property(conn, win, AtomEnum::WM_CLASS.into(), AtomEnum::STRING.into())
         .and_then(|v| v.split(|b| *b == 0).filter(|p| !p.is_empty()).nth(1).map(|p| p.to_vec()))
         .and_then(text);
-    let pid = property(conn, win, atoms.wm_pid, AtomEnum::CARDINAL.into())
+    let claimed = property(conn, win, atoms.wm_pid, AtomEnum::CARDINAL.into())
         .filter(|v| v.len() >= 4)
         .map(|v| u32::from_ne_bytes([v[0], v[1], v[2], v[3]]))
         .filter(|p| *p > 0);
-    let machine = property(conn, win, AtomEnum::WM_CLIENT_MACHINE.into(), AtomEnum::STRING.into()).and_then(text);
-    // A pid only means something on the machine that set it.
-    let local = machine.as_deref() == Some(hostname);
-    let exe = pid
-        .filter(|_| local)
+    // _NET_WM_PID is whatever the client wrote; only the server's view of
+    // the connection is evidence. A claim it contradicts is dropped.
+    let vouched = if xres { server_pid(conn, win).filter(|p| *p > 0) } else { None };
+    if let (Some(c), Some(v)) = (claimed, vouched) {
+        if c != v {
+            tracing::debug!(claimed = c, actual = v, "window claims another process's pid");
+        }
+    }
+    let exe = vouched
         .and_then(|p| std::fs::read_link(format!("/proc/{p}/exe")).ok())
         .map(|p| p.to_string_lossy().into_owned());
-    WindowInfo { title, wm_class, pid, pid_verified: local && exe.is_some(), exe }
+    let user = vouched.filter(|_| exe.is_some()).and_then(super::users::uid_of).and_then(super::users::name_of);
+    WindowInfo { title, wm_class, pid: vouched.or(claimed), pid_verified: exe.is_some(), exe, user }
 }
 
 /// Follow the display until `stop`; sends an observation on every focus or
@@ -93,11 +107,10 @@ pub fn watch(
     stop: Arc<AtomicBool>,
     notice: impl Fn(String),
 ) {
-    let hostname = crate::host::hostname();
     let mut backoff = Duration::from_millis(500);
     let mut said = false;
     while !stop.load(Ordering::Relaxed) {
-        match session(display.as_deref(), idle_every, &tx, &stop, &hostname) {
+        match session(display.as_deref(), idle_every, &tx, &stop) {
             Ok(()) => return,
             Err(e) => {
                 let gone = Observation { ts_ms: candor_proto::now_ms(), focus: None, idle_ms: 0, ended: true };
@@ -135,7 +148,6 @@ fn session(
     idle_every: Duration,
     tx: &tokio::sync::mpsc::Sender<Observation>,
     stop: &AtomicBool,
-    hostname: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (conn, screen) = x11rb::connect(display)?;
     let root = conn.setup().roots.get(screen).ok_or("no such screen")?.root;
@@ -146,6 +158,10 @@ fn session(
         compound_text: atom(&conn, "COMPOUND_TEXT")?,
         wm_pid: atom(&conn, "_NET_WM_PID")?,
     };
+    let xres = conn.extension_information(x11rb::protocol::res::X11_EXTENSION_NAME)?.is_some();
+    if !xres {
+        tracing::warn!("the X server lacks X-Resource: window pids cannot be verified, applications go by WM_CLASS");
+    }
     let props = ChangeWindowAttributesAux::new().event_mask(EventMask::PROPERTY_CHANGE);
     conn.change_window_attributes(root, &props)?.check()?;
     let shown = display.unwrap_or("$DISPLAY");
@@ -170,7 +186,7 @@ fn session(
             }
         }
         let idle_ms = conn.screensaver_query_info(root)?.reply()?.ms_since_user_input as u64;
-        let focus = focused.map(|w| window_info(&conn, &atoms, w, hostname));
+        let focus = focused.map(|w| window_info(&conn, &atoms, w, xres));
         conn.flush()?;
         if tx.blocking_send(Observation { ts_ms: candor_proto::now_ms(), focus, idle_ms, ended: false }).is_err() {
             return Ok(());

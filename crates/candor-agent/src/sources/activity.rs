@@ -13,6 +13,7 @@ use crate::Stop;
 use candor_proto::policy::{EffectivePolicy, TitleMode};
 use candor_proto::token::short_hash;
 use candor_proto::{Category, Payload};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,7 @@ struct Key {
     title_hash: Option<String>,
     pid: Option<u32>,
     pid_verified: bool,
+    user: Option<String>,
     state: &'static str,
 }
 
@@ -60,6 +62,7 @@ fn key_of(w: &WindowInfo, state: &'static str, titles: TitleMode) -> Key {
         title_hash: (titles == TitleMode::Hashed).then(|| w.title.as_ref().map(|t| short_hash(t.as_bytes()))).flatten(),
         pid: w.pid,
         pid_verified: w.pid_verified,
+        user: w.user.clone(),
         state,
     }
 }
@@ -83,6 +86,7 @@ fn record(span: &Span, end: i64) -> Option<Record> {
             pid: k.pid,
             pid_verified: k.pid_verified,
             state: k.state.into(),
+            user: k.user,
         }
         .to_json(),
         checkpoint: None,
@@ -104,6 +108,7 @@ impl Merger {
             title_hash: None,
             pid: None,
             pid_verified: false,
+            user: None,
             state,
         });
         let mut out = Vec::new();
@@ -188,6 +193,7 @@ pub async fn run(
     mut done: tokio::sync::oneshot::Receiver<()>,
 ) {
     let mut merger = Merger::default();
+    let mut described = Described::default();
     loop {
         let o = tokio::select! {
             o = rx.recv() => match o { Some(o) => o, None => break },
@@ -203,13 +209,54 @@ pub async fn run(
             continue;
         }
         for r in merger.observe(&o, titles, idle_ms) {
-            if !recorder.record(r).await {
-                return;
+            for r in described.before(&r).into_iter().chain(std::iter::once(r)) {
+                if !recorder.record(r).await {
+                    return;
+                }
             }
         }
     }
     if let Some(r) = merger.close(candor_proto::now_ms()) {
-        recorder.record(r).await;
+        for r in described.before(&r).into_iter().chain(std::iter::once(r)) {
+            recorder.record(r).await;
+        }
+    }
+}
+
+/// Sends each application's catalogue entry once per run, ahead of its
+/// first span, so the server can name and classify it.
+#[derive(Default)]
+struct Described {
+    catalogue: Option<crate::platform::catalogue::Catalogue>,
+    seen: HashSet<String>,
+}
+
+/// Distinct applications described per run; beyond this, spans still flow.
+const MAX_DESCRIBED: usize = 4096;
+
+impl Described {
+    fn before(&mut self, span: &Record) -> Option<Record> {
+        let Ok(Payload::Activity { app, wm_class, .. }) = serde_json::from_slice(&span.payload) else { return None };
+        if self.seen.len() >= MAX_DESCRIBED || !self.seen.insert(app.clone()) {
+            return None;
+        }
+        let catalogue = self.catalogue.get_or_insert_with(crate::platform::catalogue::Catalogue::load);
+        let e = catalogue.find(&app, wm_class.as_deref())?;
+        Some(Record {
+            category: Category::Activity,
+            ts_ms: span.ts_ms,
+            duration_ms: None,
+            payload: Payload::AppInfo {
+                app,
+                desktop_id: e.desktop_id.clone(),
+                name: e.name.clone(),
+                name_zh: e.name_zh.clone(),
+                categories: e.categories.clone(),
+                icon_png: e.icon.as_deref().and_then(crate::platform::catalogue::icon_png),
+            }
+            .to_json(),
+            checkpoint: None,
+        })
     }
 }
 
@@ -228,6 +275,7 @@ mod tests {
                 pid: Some(42),
                 exe: Some("/usr/bin/xterm".into()),
                 pid_verified: true,
+                user: Some("zhang".into()),
             }),
         }
     }

@@ -120,9 +120,13 @@ pub async fn ingest(
     if !refused.is_empty() {
         tracing::warn!(agent_id, refused = refused.len(), "refused events of categories not allowed for this agent");
     }
+    let tz = crate::company_time::parse_tz(&state.config.console.timezone).map_err(ApiError::internal)?;
+    let (rollups, apps) = crate::ingest::rollup::deltas(tz, &events);
     let item = IngestItem {
         agent_id,
         floor: decoded.floor,
+        rollups,
+        apps,
         alerts: crate::ingest::alerts::raised_by(agent_id, &events, &refused),
         refused: refused.iter().map(|e| e.seq).collect(),
         events,

@@ -84,6 +84,7 @@ const PAGES = [
   ["consent", "nav_consent", "view_consent", pageConsent],
   ["timeline", "nav_timeline", "view_events", pageTimeline],
   ["stats", "nav_stats", "view_events", pageStats],
+  ["apps", "nav_apps", "view_policies", pageApps],
   ["alerts", "nav_alerts", "view_alerts", pageAlerts],
   ["events", "nav_events", "view_events", pageEvents],
   ["access", "nav_access", "view_access_log", pageAccess],
@@ -101,6 +102,9 @@ async function pageDashboard(main) {
       : h("p.muted", t("no_problems")));
   if (d.recent_alerts) {
     main.append(h("h2", t("recent_alerts")), alertTable(d.recent_alerts));
+  }
+  if (d.activity_today) {
+    main.append(h("h2", t("activity_today")), activitySummary(d.activity_today, "dash"));
   }
   if (d.events_today) {
     main.append(h("h2", t("events_today")),
@@ -158,10 +162,7 @@ async function pageTimeline(main, arg) {
   main.append(h("h1", t("nav_timeline")), h("div.row", h("label", t("employee"), pick), h("label", t("date"), day)));
   if (!emp) return;
   const tl = await api(`/api/v1/employees/${Number(emp)}/timeline?date=${encodeURIComponent(date || today())}`);
-  // Hour strip: events per hour of the company day.
-  const perHour = new Array(24).fill(0);
-  for (const e of tl.events) perHour[Math.min(23, Math.floor((e.ts_ms - tl.day_start_ms) / 3600000))]++;
-  main.append(h("h2", `${tl.employee.name} · ${tl.date}`), barChart(perHour.map((n, i) => [String(i).padStart(2, "0"), n]), "timeline-chart"));
+  main.append(h("h2", `${tl.employee.name} · ${tl.date}`), dayStrip(tl), activitySummary(tl.activity, "timeline"));
   if (tl.alerts.length) main.append(h("h2", t("nav_alerts")), alertTable(tl.alerts));
   main.append(h("h2", t("events") + ` (${fmtNum(tl.events.length)}${tl.truncated ? "+" : ""})`),
     table(["time", "agent", "category", "duration", "payload"], tl.events.slice(0, 500).map((e) => ({ cells: [fmtTime(e.ts_ms), "#" + e.agent_id, catName(e.category), e.duration_ms ? fmtDur(e.duration_ms) : "", describe(e.payload)] }))));
@@ -170,13 +171,72 @@ async function pageTimeline(main, arg) {
 // An event's content for people: activity spans by application and title.
 function describe(p) {
   if (p.type === "activity") return h("span", h("strong", p.app), p.title ? " — " + p.title : "", " ", h("span.tag", t("state_" + p.state)));
+  if (p.type === "app_info") return h("span.muted", t("app_described", { app: p.app, name: appName(p) }));
   return h("code", JSON.stringify(p));
+}
+
+const svgEl = (tag, attrs, text) => {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text != null) e.textContent = text;
+  return e;
+};
+const CLASS_COLOURS = { productive: "#18794e", neutral: "#8a94a6", unproductive: "#b42318" };
+const classColour = (c) => CLASS_COLOURS[c] || "#7a5af8";
+const className = (c) => (window.CANDOR_I18N.en["class_" + c] ? t("class_" + c) : c);
+const appName = (a) => (S.lang === "zh-CN" && a.name_zh) || a.name || a.app;
+function appLabel(a) {
+  return h("span.app", a.has_icon ? h("img.icon", { src: `/api/v1/apps/${encodeURIComponent(a.app)}/icon`, alt: "" }) : h("span.icon.letter", appName(a).slice(0, 1).toUpperCase()),
+    appName(a), appName(a) !== a.app ? h("span.muted.mono", " " + a.app) : null);
+}
+
+// Active time split by class as one stacked SVG bar with a legend.
+function classSplit(classes, id) {
+  const total = Object.values(classes).reduce((a, b) => a + b, 0);
+  const svg = svgEl("svg", { viewBox: "0 0 1000 24", width: "100%", height: 24, id, role: "img" });
+  let x = 0;
+  for (const [c, ms] of Object.entries(classes)) {
+    const w = total ? (ms / total) * 1000 : 0;
+    svg.append(svgEl("rect", { x, y: 0, width: w, height: 24, fill: classColour(c), "data-class": c, "data-ms": ms }));
+    x += w;
+  }
+  const legend = Object.entries(classes).map(([c, ms]) => h("span.tag.class-" + c, `${className(c)} ${fmtDur(ms)} (${total ? Math.round((ms / total) * 100) : 0}%)`));
+  return h("div.panel", svg, h("div", legend.length ? legend : h("span.muted", t("empty"))));
+}
+
+// Totals from the activity rollups: cards, class split, applications.
+function activitySummary(a, id) {
+  const cards = [["active_time", fmtDur(a.active_ms)], ["idle_time", fmtDur(a.idle_ms)], ["locked_time", fmtDur(a.locked_ms)],
+    ["first_activity", a.first_ms ? fmtTime(a.first_ms) : t("none")], ["last_activity", a.last_ms ? fmtTime(a.last_ms) : t("none")]];
+  return h("div#" + id + "-activity",
+    h("div.cards", cards.map(([k, v]) => h("div.card#" + id + "-" + k, h("div.num", v), h("div.label", t(k))))),
+    h("h2", t("class_split")), classSplit(a.classes, id + "-split"),
+    h("h2", t("time_per_app")),
+    h("div#" + id + "-apps", table(["application", "class", "active_time", "idle_time", "share"], a.apps.map((x) => ({ cells: [
+      appLabel(x), h("span.tag.class-" + x.class, className(x.class)), fmtDur(x.active_ms), fmtDur(x.idle_ms + x.locked_ms),
+      a.active_ms ? Math.round((x.active_ms / a.active_ms) * 100) + "%" : "—"] })))));
+}
+
+// One day as a strip of activity spans coloured by state (active, idle, locked).
+function dayStrip(tl) {
+  const W = 1000, len = tl.day_end_ms - tl.day_start_ms;
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} 40`, width: "100%", id: "timeline-chart", role: "img" });
+  svg.append(svgEl("rect", { x: 0, y: 0, width: W, height: 24, fill: "#eef0f4" }));
+  const colour = { active: "#2455c3", idle: "#c9ced8", locked: "#1d2330" };
+  for (const e of tl.events) {
+    if (e.payload.type !== "activity" || !e.duration_ms) continue;
+    const x = ((e.ts_ms - tl.day_start_ms) / len) * W, w = Math.max(0.5, (e.duration_ms / len) * W);
+    const r = svgEl("rect", { x, y: 0, width: w, height: 24, fill: colour[e.payload.state] || "#7a5af8", "data-state": e.payload.state });
+    r.append(svgEl("title", {}, `${e.payload.app} · ${t("state_" + e.payload.state)} · ${fmtTime(e.ts_ms)} · ${fmtDur(e.duration_ms)}`));
+    svg.append(r);
+  }
+  for (let hr = 0; hr <= 24; hr += 3) svg.append(svgEl("text", { x: Math.min(W - 10, (hr / 24) * W), y: 37, "font-size": 10, fill: "#5b6375" }, String(hr).padStart(2, "0")));
+  return h("div.panel", svg);
 }
 
 // A bar chart as inline SVG; labels and numbers are text nodes.
 function barChart(data, id) {
-  const NS = "http://www.w3.org/2000/svg";
-  const el = (tag, attrs, text) => { const e = document.createElementNS(NS, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); if (text != null) e.textContent = text; return e; };
+  const el = svgEl;
   const W = 900, H = 160, pad = 24, max = Math.max(1, ...data.map((d) => d[1]));
   const bw = (W - pad) / data.length;
   const svg = el("svg", { viewBox: `0 0 ${W} ${H + 20}`, width: "100%", id, role: "img" });
@@ -205,13 +265,48 @@ async function pageStats(main) {
     });
   main.append(h("h1", t("nav_stats")), f);
   const st = await api("/api/v1/stats?" + params);
+  const activeDay = st.activity.days.reduce((m, d) => m.set(d.date, d.active_ms), new Map());
+  const dates = st.days.map((d) => d.date);
   const totals = {};
   for (const d of st.days) for (const x of d.totals) { totals[x.category] = totals[x.category] || { events: 0, duration_ms: 0 }; totals[x.category].events += x.events; totals[x.category].duration_ms += x.duration_ms; }
   const perDay = st.days.map((d) => [d.date.slice(5), d.totals.reduce((a, x) => a + x.events, 0)]);
   main.append(h("div.row", h("a.button#export-csv", { href: "/api/v1/stats/export?format=csv&" + params, download: "" }, t("export_csv")), " · ",
       h("a.button#export-xlsx", { href: "/api/v1/stats/export?format=xlsx&" + params, download: "" }, t("export_xlsx"))),
+    h("h2", t("active_per_day")), barChart(dates.map((d) => [d.slice(5), Math.round((activeDay.get(d) || 0) / 60000)]), "stats-active-chart"),
+    activitySummary(st.activity, "stats"),
     h("h2", t("events_per_day")), barChart(perDay, "stats-chart"),
     h("h2", t("by_category")), h("div#stats-total", table(["category", "count", "duration"], Object.entries(totals).map(([c, x]) => ({ cells: [catName(c), fmtNum(x.events), fmtDur(x.duration_ms)] })))));
+}
+
+// The application catalogue and how admins classify each application,
+// company-wide or per department (the nearest department's class wins).
+async function pageApps(main) {
+  const cat = await api("/api/v1/apps");
+  const editable = can("manage_policies");
+  const classOptions = [...cat.builtin_classes.map((c) => [c, className(c)])];
+  const custom = new Set(cat.apps.flatMap((a) => a.classes.map((c) => c.class)).filter((c) => !cat.builtin_classes.includes(c)));
+  for (const c of custom) classOptions.push([c, c]);
+  main.append(h("h1", t("nav_apps")), h("p.muted", t("apps_help")));
+  const rows = cat.apps.map((a) => {
+    const company = a.classes.find((c) => c.department_id === 0);
+    const perDept = a.classes.filter((c) => c.department_id !== 0).map((c) => h("span.tag", `${deptName(c.department_id)}: ${className(c.class)}`));
+    let control = company ? className(company.class) : h("span.muted", `${className(a.suggested)} (${t("suggested")})`);
+    if (editable) {
+      const dept = select("department", [["0", t("company_wide")], ...S.departments.map((d) => [d.id, d.name])], "0");
+      const cls = select("class", [["", t("suggested") + ": " + className(a.suggested)], ...classOptions], company ? company.class : "");
+      const customIn = h("input", { name: "custom", placeholder: t("custom_class"), size: 10 });
+      const id = "class-" + a.app.replace(/[^A-Za-z0-9_-]/g, "_");
+      const save = h("button.secondary#" + id, { on: { click: async () => {
+        const chosen = customIn.value.trim() || cls.value || null;
+        try { await api(`/api/v1/apps/${encodeURIComponent(a.app)}/class`, { method: "PUT", body: { department_id: dept.value === "0" ? null : Number(dept.value), class: chosen } }); route(); }
+        catch (e) { save.after(msg(errText(e.message), true)); }
+      } } }, t("save"));
+      dept.addEventListener("change", () => { const c = a.classes.find((x) => String(x.department_id) === dept.value); cls.value = c ? c.class : ""; });
+      control = h("span.row", dept, cls, customIn, save);
+    }
+    return { cells: [appLabel(a), a.categories.map((c) => h("span.tag", c)), control, perDept] };
+  });
+  main.append(h("div#apps-table", table(["application", "categories", "class", "department_classes"], rows)));
 }
 
 function agentStatus(a) {

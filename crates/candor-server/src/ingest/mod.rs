@@ -7,6 +7,7 @@
 
 pub mod ack;
 pub mod alerts;
+pub mod rollup;
 
 use crate::store::{IngestItem, IngestOutcome, Store};
 use std::sync::atomic::{AtomicU64, Ordering};

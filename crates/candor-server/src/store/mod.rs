@@ -39,6 +39,10 @@ pub struct IngestItem {
     pub refused: Vec<u64>,
     /// Alerts this batch raises (deduplicated on agent, kind and source seq).
     pub alerts: Vec<NewAlert>,
+    /// Activity rollup deltas, applied for newly stored events only.
+    pub rollups: Vec<crate::ingest::rollup::RollupDelta>,
+    /// Application catalogue entries the agent sent.
+    pub apps: Vec<crate::ingest::rollup::AppUpsert>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -192,7 +196,7 @@ pub struct TokenInfo {
     pub used_by_agent: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Agent {
     pub id: u64,
     pub hostname: String,
@@ -361,7 +365,54 @@ pub trait AlertStore {
     fn comment_alert(&self, id: u64, author: &str, text: &str) -> Result<u64>;
 }
 
-pub trait Store: AdminStore + AlertStore + Send + Sync + 'static {
+/// One row of the per-day activity rollup.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ActivityRow {
+    pub day: String,
+    pub agent_id: u64,
+    pub user: String,
+    pub app: String,
+    pub state: String,
+    pub duration_ms: i64,
+    pub spans: i64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+}
+
+/// An application as the catalogue knows it (icon served separately).
+#[derive(Debug, Clone, Serialize)]
+pub struct Application {
+    pub app: String,
+    pub desktop_id: Option<String>,
+    pub name: Option<String>,
+    pub name_zh: Option<String>,
+    pub categories: Vec<String>,
+    pub has_icon: bool,
+    pub first_seen_ms: i64,
+}
+
+/// An admin's classification of an application; department 0 is company-wide.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppClass {
+    pub app: String,
+    pub department_id: u64,
+    pub class: String,
+    pub updated_by: String,
+    pub updated_ms: i64,
+}
+
+/// Activity rollups and the application catalogue.
+pub trait ActivityStore {
+    /// Rollup rows for company days `from..=to` (YYYY-MM-DD), optionally for some agents only.
+    fn activity_rows(&self, from: &str, to: &str, agents: Option<&[u64]>) -> Result<Vec<ActivityRow>>;
+    fn applications(&self) -> Result<Vec<Application>>;
+    fn app_icon(&self, app: &str) -> Result<Option<Vec<u8>>>;
+    fn app_classes(&self) -> Result<Vec<AppClass>>;
+    /// Set (or with `None` clear) the class of `app` for a department (0: company-wide).
+    fn set_app_class(&self, app: &str, department_id: u64, class: Option<&str>, by: &str, now_ms: i64) -> Result<()>;
+}
+
+pub trait Store: AdminStore + AlertStore + ActivityStore + Send + Sync + 'static {
     // Ingest (called by the single ingest writer).
     fn ingest(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>>;
 

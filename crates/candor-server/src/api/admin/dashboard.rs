@@ -1,7 +1,8 @@
 //! The dashboard's figures: endpoints online and offline, endpoints with
 //! problems, and (for roles that read collected data) today's events per
-//! category and the newest open alerts — all within the caller's scope.
+//! category, active time and top applications, and the newest open alerts — all within the caller's scope.
 
+use super::activity::Totals;
 use super::Visibility;
 use crate::api::auth::AdminSession;
 use crate::api::{ApiError, State};
@@ -30,6 +31,8 @@ pub struct Dashboard {
     /// Since the start of today in the company time zone; absent when the
     /// role may not read collected data.
     events_today: Option<Vec<CategoryTotal>>,
+    /// Today's active time, class split and top ten applications (roles that read collected data).
+    activity_today: Option<Totals>,
     /// The five newest open alerts (roles that read alerts).
     recent_alerts: Option<Vec<Alert>>,
     day_start_ms: i64,
@@ -66,11 +69,15 @@ pub async fn dashboard(state: State, session: AdminSession) -> Result<Json<Dashb
     let tz = parse_tz(&state.config.console.timezone).map_err(ApiError::internal)?;
     let (day_start, day_end) = day_bounds(tz, date_at(tz, now_ms()));
     let ids: Option<Vec<u64>> = scope.is_limited().then(|| agents.iter().map(|a| a.id).collect());
-    let events_today = if session.0.role.can(Perm::ViewEvents) {
-        let ids = ids.clone();
-        Some(state.db(move |s| s.category_totals(day_start, day_end, ids.as_deref())).await?)
+    let (events_today, activity_today) = if session.0.role.can(Perm::ViewEvents) {
+        let scope = ids.clone();
+        let events = state.db(move |s| s.category_totals(day_start, day_end, scope.as_deref())).await?;
+        let today = date_at(tz, now_ms());
+        let mut totals = super::activity::load(&state, today, today, ids.clone(), None).await?.totals;
+        totals.apps.truncate(10);
+        (Some(events), Some(totals))
     } else {
-        None
+        (None, None)
     };
     let recent_alerts = if session.0.role.can(Perm::ViewAlerts) {
         let q = AlertQuery { status: Some("open".into()), scope: ids, limit: 5, ..Default::default() };
@@ -84,6 +91,7 @@ pub async fn dashboard(state: State, session: AdminSession) -> Result<Json<Dashb
         agents_offline: agents.len() as u64 - online,
         problems,
         events_today,
+        activity_today,
         recent_alerts,
         day_start_ms: day_start,
     }))

@@ -3,6 +3,7 @@
 //! their departments by [`Visibility`]; every read of personal data appends to the
 //! access log before answering.
 
+pub mod activity;
 pub mod admins;
 pub mod agents;
 pub mod alerts;
@@ -85,6 +86,12 @@ impl Visibility {
 
     pub fn agent(&self, a: &Agent) -> bool {
         self.department(a.department_id)
+    }
+
+    /// [`Visibility::agent_ids`] from async code.
+    pub async fn agent_ids_async(&self, state: &Arc<AppState>) -> Result<Option<Vec<u64>>, ApiError> {
+        let v = self.clone();
+        state.db(move |s| v.agent_ids(s)).await
     }
 
     /// Agent ids in scope, or `None` when unrestricted.

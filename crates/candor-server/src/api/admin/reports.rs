@@ -3,6 +3,7 @@
 //! export. Days are the company's (`console.timezone`). Looking at one
 //! person's data is written to the access log.
 
+use super::activity::{self, ActivitySummary, AppTime};
 use super::{audit, not_found, Visibility};
 use crate::api::auth::AdminSession;
 use crate::api::{ApiError, AppState, State};
@@ -54,6 +55,8 @@ pub struct Timeline {
     /// True when the day has more events than one answer carries.
     truncated: bool,
     alerts: Vec<Alert>,
+    /// The day's rollup: time per application and class, idle, locked, first and last activity.
+    activity: ActivitySummary,
 }
 
 pub async fn timeline(
@@ -88,7 +91,10 @@ pub async fn timeline(
         ..Default::default()
     };
     let alerts = state.db(move |s| s.alerts(&aq)).await?;
+    let scope = Visibility::load(&state, &session).await?.agent_ids_async(&state).await?;
+    let activity = activity::load(&state, date, date, scope, Some(&employee)).await?;
     Ok(Json(Timeline {
+        activity,
         employee,
         date: date.to_string(),
         day_start_ms: start,
@@ -119,7 +125,10 @@ pub struct DayTotals {
 pub struct Stats {
     from: String,
     to: String,
+    /// Events per category per day (every collector).
     days: Vec<DayTotals>,
+    /// Time per application and class, from the activity rollups.
+    activity: ActivitySummary,
 }
 
 async fn compute_stats(state: &Arc<AppState>, session: &AdminSession, p: &StatsParams) -> Result<Stats, ApiError> {
@@ -134,11 +143,14 @@ async fn compute_stats(state: &Arc<AppState>, session: &AdminSession, p: &StatsP
     let all_agents = state.db(|s| s.agents()).await?;
     let mut agents: Option<Vec<u64>> =
         if vis.is_limited() { Some(all_agents.iter().filter(|a| vis.agent(a)).map(|a| a.id).collect()) } else { None };
+    let visible = agents.clone();
+    let mut employee = None;
     if let Some(e) = p.employee {
-        let employee = visible_employee(state, session, e).await?;
+        let found = visible_employee(state, session, e).await?;
         audit(state, &session.0, "stats.employee", format!("employee:{e} {from}..{to}")).await?;
-        let mine = agents_of(&all_agents, &employee);
+        let mine = agents_of(&all_agents, &found);
         agents = Some(mine.into_iter().filter(|a| agents.as_ref().is_none_or(|v| v.contains(a))).collect());
+        employee = Some(found);
     }
     if let Some(d) = p.department {
         let departments = state.db(|s| s.departments()).await?;
@@ -159,7 +171,10 @@ async fn compute_stats(state: &Arc<AppState>, session: &AdminSession, p: &StatsP
         days.push(DayTotals { date: date.to_string(), totals });
         date = date.checked_add_days(Days::new(1)).unwrap_or(NaiveDate::MAX);
     }
-    Ok(Stats { from: from.to_string(), to: to.to_string(), days })
+    // An employee's sessions are found on any endpoint in scope, not only on theirs.
+    let activity_scope = if employee.is_some() && p.department.is_none() { visible } else { agents };
+    let activity = activity::load(state, from, to, activity_scope, employee.as_ref()).await?;
+    Ok(Stats { from: from.to_string(), to: to.to_string(), days, activity })
 }
 
 fn subtree(departments: &[crate::store::Department], root: u64) -> Vec<u64> {
@@ -177,8 +192,25 @@ pub async fn stats(state: State, session: AdminSession, Query(p): Query<StatsPar
     Ok(Json(compute_stats(&state, &session, &p).await?))
 }
 
-fn rows(stats: &Stats) -> impl Iterator<Item = (&str, &CategoryTotal)> {
-    stats.days.iter().flat_map(|d| d.totals.iter().map(move |t| (d.date.as_str(), t)))
+/// Export rows: minutes per company day and application.
+fn rows(stats: &Stats) -> impl Iterator<Item = (&str, &AppTime)> {
+    stats.activity.days.iter().flat_map(|d| d.totals.apps.iter().map(move |a| (d.date.as_str(), a)))
+}
+
+const COLUMNS: [&str; 7] = ["date", "application", "name", "class", "active_minutes", "idle_minutes", "locked_minutes"];
+
+fn minutes(ms: i64) -> f64 {
+    (ms as f64 / 60_000.0 * 10.0).round() / 10.0
+}
+
+fn csv_field(s: &str) -> String {
+    // Quote everything that could break a row, and defuse spreadsheet formulas.
+    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
 }
 
 pub async fn export(state: State, session: AdminSession, Query(p): Query<StatsParams>) -> Result<Response, ApiError> {
@@ -186,9 +218,17 @@ pub async fn export(state: State, session: AdminSession, Query(p): Query<StatsPa
     let name = format!("candor-stats-{}-{}", stats.from, stats.to);
     match p.format.as_deref().unwrap_or("csv") {
         "csv" => {
-            let mut out = String::from("date,category,events,minutes\n");
-            for (date, t) in rows(&stats) {
-                out.push_str(&format!("{date},{},{},{:.1}\n", t.category, t.events, t.duration_ms as f64 / 60_000.0));
+            let mut out = COLUMNS.join(",") + "\n";
+            for (date, a) in rows(&stats) {
+                out.push_str(&format!(
+                    "{date},{},{},{},{},{},{}\n",
+                    csv_field(&a.app),
+                    csv_field(a.name.as_deref().unwrap_or("")),
+                    csv_field(&a.class),
+                    minutes(a.active_ms),
+                    minutes(a.idle_ms),
+                    minutes(a.locked_ms)
+                ));
             }
             Ok((
                 [
@@ -217,18 +257,36 @@ pub async fn export(state: State, session: AdminSession, Query(p): Query<StatsPa
     }
 }
 
+/// Two sheets: time per day and application, and events per day and category.
 fn xlsx(stats: &Stats) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
-    for (col, title) in ["date", "category", "events", "minutes"].iter().enumerate() {
+    sheet.set_name("applications")?;
+    for (col, title) in COLUMNS.iter().enumerate() {
         sheet.write_string(0, col as u16, *title)?;
     }
-    for (i, (date, t)) in rows(stats).enumerate() {
+    for (i, (date, a)) in rows(stats).enumerate() {
         let r = i as u32 + 1;
         sheet.write_string(r, 0, date)?;
-        sheet.write_string(r, 1, t.category.as_str())?;
-        sheet.write_number(r, 2, t.events as f64)?;
-        sheet.write_number(r, 3, t.duration_ms as f64 / 60_000.0)?;
+        sheet.write_string(r, 1, &a.app)?;
+        sheet.write_string(r, 2, a.name.as_deref().unwrap_or(""))?;
+        sheet.write_string(r, 3, &a.class)?;
+        sheet.write_number(r, 4, minutes(a.active_ms))?;
+        sheet.write_number(r, 5, minutes(a.idle_ms))?;
+        sheet.write_number(r, 6, minutes(a.locked_ms))?;
+    }
+    let events = book.add_worksheet();
+    events.set_name("events")?;
+    for (col, title) in ["date", "category", "events", "minutes"].iter().enumerate() {
+        events.write_string(0, col as u16, *title)?;
+    }
+    let per_category = stats.days.iter().flat_map(|d| d.totals.iter().map(move |t| (d.date.as_str(), t)));
+    for (i, (date, t)) in per_category.enumerate() {
+        let r = i as u32 + 1;
+        events.write_string(r, 0, date)?;
+        events.write_string(r, 1, t.category.as_str())?;
+        events.write_number(r, 2, t.events as f64)?;
+        events.write_number(r, 3, minutes(t.duration_ms as i64))?;
     }
     book.save_to_buffer()
 }

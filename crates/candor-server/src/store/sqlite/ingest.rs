@@ -62,12 +62,62 @@ pub(super) fn run(store: &SqliteStore, items: &[IngestItem]) -> Result<Vec<Inges
                 "INSERT OR IGNORE INTO alerts (ts_ms, agent_id, kind, severity, detail, updated_ms, source_seq, data)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?1, ?6, ?7)",
             )?;
+            let mut rollup = tx.prepare_cached(
+                "INSERT INTO activity_daily (day, agent_id, user, app, state, duration_ms, spans, first_ms, last_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)
+                 ON CONFLICT (day, agent_id, user, app, state) DO UPDATE SET
+                   duration_ms = duration_ms + excluded.duration_ms, spans = spans + 1,
+                   first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms)",
+            )?;
+            let mut app = tx.prepare_cached(
+                "INSERT INTO applications (app, desktop_id, name, name_zh, categories, icon, first_seen_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                 ON CONFLICT (app) DO UPDATE SET desktop_id = excluded.desktop_id, name = excluded.name,
+                   name_zh = excluded.name_zh, categories = excluded.categories,
+                   icon = coalesce(excluded.icon, icon), updated_ms = excluded.updated_ms",
+            )?;
+            let mut seen_app = tx.prepare_cached(
+                "INSERT OR IGNORE INTO applications (app, first_seen_ms, updated_ms) VALUES (?1, ?2, ?2)",
+            )?;
             let mut update = tx.prepare_cached(
                 "UPDATE agents SET acked_seq = ?2, refused_events = refused_events + ?3 WHERE id = ?1",
             )?;
             for item in items {
                 let agent = item.agent_id as i64;
+                // Which rollup sources are new must be known before they are inserted.
+                let mut fresh = Vec::new();
+                for d in &item.rollups {
+                    if fresh.last() != Some(&d.seq)
+                        && exists.query_row(params![agent, d.seq as i64], |_| Ok(())).optional()?.is_none()
+                    {
+                        fresh.push(d.seq);
+                    }
+                }
                 let stored = insert_events(&tx, &mut insert, agent, &item.events)?;
+                for d in item.rollups.iter().filter(|d| fresh.contains(&d.seq)) {
+                    seen_app.execute(params![d.app, d.first_ms])?;
+                    rollup.execute(params![
+                        d.day,
+                        agent,
+                        d.user,
+                        d.app,
+                        d.state,
+                        d.duration_ms,
+                        d.first_ms,
+                        d.last_ms
+                    ])?;
+                }
+                for a in &item.apps {
+                    app.execute(params![
+                        a.app,
+                        a.desktop_id,
+                        a.name,
+                        a.name_zh,
+                        serde_json::to_string(&a.categories).unwrap_or_else(|_| "[]".into()),
+                        a.icon,
+                        candor_proto::now_ms()
+                    ])?;
+                }
                 let high: i64 = high_of.query_row([agent], |r| r.get(0))?;
                 let mut processed: Vec<u64> =
                     item.events.iter().map(|e| e.seq).chain(item.refused.iter().copied()).collect();
@@ -126,6 +176,8 @@ mod tests {
             .collect();
         let item = || IngestItem {
             agent_id: agent,
+            rollups: vec![],
+            apps: vec![],
             floor: 1,
             events: events.clone(),
             refused: vec![101],

@@ -6,6 +6,7 @@
 //! ourselves) and a small pool of readers; WAL lets readers run beside the
 //! writer. `synchronous=FULL` makes a commit durable before an ack is sent.
 
+mod activity;
 mod admins;
 mod alerts;
 mod ingest;
@@ -19,8 +20,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Migrations in order; `PRAGMA user_version` counts how many were applied.
-pub const MIGRATIONS: &[&str] =
-    &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql"), include_str!("schema_v3.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("schema_v1.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
+];
 
 pub struct SqliteStore {
     path: PathBuf,
