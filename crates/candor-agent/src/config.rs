@@ -11,6 +11,33 @@ pub struct AgentConfig {
     pub spool: SpoolConfig,
     pub uplink: UplinkConfig,
     pub x11: X11Config,
+    pub process: ProcessConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessSource {
+    /// The netlink process connector, else a /proc scan.
+    #[default]
+    Auto,
+    Netlink,
+    /// Poll /proc (misses processes shorter than the interval); for hosts
+    /// without the connector, and to test the fallback.
+    ProcScan,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessConfig {
+    pub source: ProcessSource,
+    /// Interval of the /proc scan fallback.
+    pub scan_interval_ms: u64,
+}
+
+impl Default for ProcessConfig {
+    fn default() -> Self {
+        ProcessConfig { source: ProcessSource::Auto, scan_interval_ms: 2000 }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -64,6 +91,7 @@ impl Default for AgentConfig {
             spool: SpoolConfig::default(),
             uplink: UplinkConfig::default(),
             x11: X11Config::default(),
+            process: ProcessConfig::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod enroll;
 pub mod gate;
 pub mod host;
 pub mod net;
+pub mod notices;
 pub mod platform;
 pub mod policy_sync;
 pub mod presence;
@@ -83,11 +84,9 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
 
     // Decided once: the activity source and the heartbeat's notice agree.
     let display = config.x11.display();
-    let mut notices = Vec::new();
+    let notices = notices::Notices::default();
     if display.is_none() {
-        let n = "no X display found: display collectors (activity, screen) stay idle".to_string();
-        tracing::warn!("{n}");
-        notices.push(n);
+        notices.set("display", "no X display found: display collectors (activity, screen) stay idle".into());
     }
     let writer = tokio::spawn(spool_writer(rec_rx, spool.clone(), appended.clone()));
     let mut tasks = tokio::task::JoinSet::new();
@@ -104,7 +103,7 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
         Duration::from_secs(config.uplink.heartbeat_secs.max(1)),
         policy_rx.clone(),
         spool.clone(),
-        notices,
+        notices.clone(),
         stop.clone(),
     ));
     tasks.spawn(
@@ -131,6 +130,13 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
     if display.is_some() {
         sources.spawn(sources::activity::supervise(recorder.clone(), policy_rx.clone(), display, stop.clone()));
     }
+    sources.spawn(sources::process::supervise(
+        recorder.clone(),
+        policy_rx.clone(),
+        config.process.clone(),
+        notices.clone(),
+        stop.clone(),
+    ));
     if let Some(o) = opts.synthetic {
         tracing::warn!(rate = o.rate, total = o.total, category = %o.category, "synthetic test source enabled");
         let (r, s, st) = (recorder.clone(), spool.clone(), stop.clone());

@@ -16,7 +16,7 @@ pub async fn run(
     every: Duration,
     policy: watch::Receiver<Arc<EffectivePolicy>>,
     spool: Arc<Spool>,
-    notices: Vec<String>,
+    notices: crate::notices::Notices,
     stop: Stop,
 ) {
     let url = format!("{}/api/v1/agent/heartbeat", creds.server_url);
@@ -33,7 +33,7 @@ pub async fn run(
             addresses: host::addresses(),
             applied_policy: Some(policy.borrow().etag.clone()),
             spool_events,
-            notices: notices.clone(),
+            notices: notices.list(),
         };
         match client.post(&url).header(reqwest::header::AUTHORIZATION, creds.bearer()).json(&hb).send().await {
             Ok(r) if r.status().is_success() => {}

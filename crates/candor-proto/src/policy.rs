@@ -50,6 +50,15 @@ impl Collect {
 pub struct PolicyDoc {
     pub collect: Collect,
     pub activity: ActivityOptions,
+    pub process: ProcessOptions,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessOptions {
+    /// Record command lines (off by default: arguments often hold file names,
+    /// URLs, sometimes secrets).
+    pub cmdline: bool,
 }
 
 /// How much of a window title is kept.

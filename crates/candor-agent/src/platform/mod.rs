@@ -3,6 +3,8 @@
 
 pub mod catalogue;
 pub mod ctext;
+pub mod proc_connector;
+pub mod procinfo;
 pub mod users;
 pub mod x11;
 

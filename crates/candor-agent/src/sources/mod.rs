@@ -2,4 +2,5 @@
 //! [`Recorder`](crate::gate::Recorder) and knows nothing of the network.
 
 pub mod activity;
+pub mod process;
 pub mod synthetic;
