@@ -82,6 +82,8 @@ pub struct UplinkConfig {
     pub heartbeat_secs: u64,
     /// How long a policy long-poll may wait on the server.
     pub policy_wait_secs: u64,
+    /// How long a part-full batch waits for more events before it is sent.
+    pub linger_ms: u64,
 }
 
 impl Default for AgentConfig {
@@ -112,6 +114,7 @@ impl Default for UplinkConfig {
             backoff_max_ms: 60_000,
             heartbeat_secs: 30,
             policy_wait_secs: 25,
+            linger_ms: 1000,
         }
     }
 }

@@ -38,15 +38,20 @@ pub struct RunOptions {
 /// Most records the spool writer commits at once.
 const WRITE_GROUP: usize = 5000;
 
+/// How long the spool writer gathers records before one commit: a burst of
+/// process starts becomes one fsync instead of hundreds.
+const WRITE_LINGER: Duration = Duration::from_millis(100);
+
 /// Commit records in groups as they arrive; a failed write is retried, never
 /// dropped (the channel back-pressures the sources meanwhile).
 async fn spool_writer(mut rx: mpsc::Receiver<Record>, spool: Arc<Spool>, appended: Arc<Notify>) {
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
+        let until = tokio::time::Instant::now() + WRITE_LINGER;
         while group.len() < WRITE_GROUP {
-            match rx.try_recv() {
-                Ok(r) => group.push(r),
-                Err(_) => break,
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(r)) => group.push(r),
+                _ => break,
             }
         }
         let group = Arc::new(group);

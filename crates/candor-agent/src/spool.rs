@@ -50,7 +50,7 @@ impl Spool {
     pub fn open(path: &Path, limits: SpoolLimits) -> anyhow::Result<Spool> {
         let conn = Connection::open(path).with_context(|| format!("opening spool {}", path.display()))?;
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA cache_size=-512;
              CREATE TABLE IF NOT EXISTS spool (
                  seq INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, duration_ms INTEGER,
                  category INTEGER NOT NULL, payload BLOB NOT NULL);

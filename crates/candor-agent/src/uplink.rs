@@ -40,6 +40,9 @@ impl Uplink {
         let mut backoff = Duration::from_millis(self.config.backoff_min_ms);
         let mut batch_max = self.config.batch_max_events.max(1);
         let mut failing = false;
+        let linger = Duration::from_millis(self.config.linger_ms);
+        // When the spool first had something to send since the last batch.
+        let mut waiting_since: Option<Instant> = None;
         loop {
             let spool = self.spool.clone();
             let events = match tokio::task::spawn_blocking(move || spool.peek(batch_max)).await {
@@ -60,6 +63,18 @@ impl Uplink {
                 }
                 continue;
             }
+            // A part-full batch waits a little for company: one request per
+            // second under a steady trickle instead of one per event.
+            let since = *waiting_since.get_or_insert_with(Instant::now);
+            if events.len() < batch_max && !failing {
+                if let Some(rest) = linger.checked_sub(since.elapsed()).filter(|r| !r.is_zero()) {
+                    if self.stop.sleep(rest).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            waiting_since = None;
             let (first, last, n) = (events[0].seq, events[events.len() - 1].seq, events.len());
             let body =
                 batch::encode(&Batch { agent_id: self.creds.agent_id, floor: first, events }, self.config.zstd_level);

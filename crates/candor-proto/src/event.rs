@@ -203,11 +203,20 @@ pub enum Payload {
     /// netlink is unavailable: `source` says which).
     ProcessStart {
         pid: u32,
-        ppid: u32,
-        uid: u32,
+        /// Parent and owner; absent (like everything but the pid) when the
+        /// process ended before /proc could be read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ppid: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uid: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         user: Option<String>,
-        exe: String,
+        /// Executable; absent when the process ended before it could be read
+        /// (then only `comm`, the kernel's 15-character name, is known).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exe: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comm: Option<String>,
         /// SHA-256 of the executable; absent when it could not be read.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sha256: Option<String>,

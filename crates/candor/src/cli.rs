@@ -16,6 +16,13 @@ pub struct Cli {
     cmd: Cmd,
 }
 
+impl Cli {
+    /// `candor agent run`: the long-running desktop process, kept small.
+    pub fn is_agent_run(&self) -> bool {
+        matches!(self.cmd, Cmd::Agent { cmd: AgentCmd::Run { .. } })
+    }
+}
+
 #[derive(clap::Args, Clone)]
 pub struct ServerArgs {
     /// Server configuration file (TOML); missing means defaults.

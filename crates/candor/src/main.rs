@@ -17,7 +17,19 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // The agent lives on every desktop: one thread runs its async work (the
+    // collectors that block have their own threads), and few malloc arenas
+    // keep its memory small. The server and tools use every core.
+    let agent = cli.is_agent_run();
+    let builder = if agent {
+        // SAFETY: mallopt only tunes the allocator; called before other threads exist.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let mut builder = builder;
+    let rt = match builder.enable_all().max_blocking_threads(if agent { 4 } else { 512 }).build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

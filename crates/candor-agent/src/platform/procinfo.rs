@@ -17,6 +17,8 @@ const CACHE_ENTRIES: usize = 4096;
 pub struct ProcInfo {
     pub pid: u32,
     pub exe: Option<String>,
+    /// The kernel's short name (also readable for a process that just exited).
+    pub comm: Option<String>,
     pub ppid: u32,
     pub uid: u32,
     /// Start time, UTC ms (from /proc/<pid>/stat and the boot time).
@@ -30,7 +32,14 @@ pub fn read(pid: u32) -> Option<ProcInfo> {
         status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()?.parse().ok())
     };
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok().map(|p| p.to_string_lossy().into_owned());
-    Some(ProcInfo { pid, exe, ppid: field("PPid:")?, uid: field("Uid:")?, start_ms: start_ms(pid) })
+    let comm = status.lines().find_map(|l| l.strip_prefix("Name:")).map(|n| n.trim().chars().take(64).collect());
+    Some(ProcInfo { pid, exe, comm, ppid: field("PPid:")?, uid: field("Uid:")?, start_ms: None })
+}
+
+/// [`read`] plus the start time (one more file), for the /proc scan which
+/// learns of a process only some time after it started.
+pub fn read_with_start(pid: u32) -> Option<ProcInfo> {
+    read(pid).map(|i| ProcInfo { start_ms: start_ms(pid), ..i })
 }
 
 fn start_ms(pid: u32) -> Option<i64> {
@@ -44,8 +53,11 @@ fn start_ms(pid: u32) -> Option<i64> {
 }
 
 fn boot_ms() -> Option<i64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    stat.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse::<i64>().ok()).map(|s| s * 1000)
+    static BOOT: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(|| {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        stat.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse::<i64>().ok()).map(|s| s * 1000)
+    })
 }
 
 /// The command line, NUL-separated in /proc; bounded.
@@ -145,7 +157,7 @@ mod tests {
 
     #[test]
     fn reads_itself_and_hashes_once() {
-        let me = read(std::process::id()).unwrap();
+        let me = read_with_start(std::process::id()).unwrap();
         assert_eq!(
             me.exe.as_deref(),
             std::env::current_exe().ok().map(|p| p.to_string_lossy().into_owned()).as_deref()

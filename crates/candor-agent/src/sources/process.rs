@@ -44,13 +44,22 @@ impl Collector {
         if pid == self.own_pid {
             return None;
         }
-        let info = procinfo::read(pid)?;
-        let exe = info.exe.clone()?;
-        let sha256 = self.facts.sha256(pid);
-        let package = self.facts.package(&exe);
-        let ts = if self.source == "proc_scan" { info.start_ms.unwrap_or(ts_ms) } else { ts_ms };
+        let scan = self.source == "proc_scan";
+        let info = match if scan { procinfo::read_with_start(pid) } else { procinfo::read(pid) } {
+            Some(i) => i,
+            // The scan only knows what it saw; the connector knows a process
+            // started even if it ended before it could be read.
+            None if scan => return None,
+            None => procinfo::ProcInfo { pid, exe: None, comm: None, ppid: 0, uid: 0, start_ms: None },
+        };
+        let known = info.comm.is_some();
+        // A process that is already gone keeps only its short name: recorded
+        // as such, without guessing an executable or hash.
+        let sha256 = info.exe.as_ref().and_then(|_| self.facts.sha256(pid));
+        let package = info.exe.as_deref().and_then(|e| self.facts.package(e));
+        let ts = info.start_ms.unwrap_or(ts_ms);
         if self.tracked.len() < MAX_TRACKED {
-            self.tracked.insert(pid, Tracked { exe: Some(exe.clone()), start_ms: ts });
+            self.tracked.insert(pid, Tracked { exe: info.exe.clone(), start_ms: ts });
         }
         Some(Record {
             category: Category::Process,
@@ -58,10 +67,11 @@ impl Collector {
             duration_ms: None,
             payload: Payload::ProcessStart {
                 pid,
-                ppid: info.ppid,
-                uid: info.uid,
-                user: crate::platform::users::name_of(info.uid),
-                exe,
+                ppid: known.then_some(info.ppid),
+                uid: known.then_some(info.uid),
+                user: if known { crate::platform::users::name_of(info.uid) } else { None },
+                exe: info.exe,
+                comm: info.comm,
                 sha256,
                 package,
                 cmdline: if cmdline { procinfo::cmdline(pid) } else { None },

@@ -171,7 +171,7 @@ async function pageTimeline(main, arg) {
 // An event's content for people: activity spans by application and title.
 function describe(p) {
   if (p.type === "activity") return h("span", h("strong", p.app), p.title ? " — " + p.title : "", " ", h("span.tag", t("state_" + p.state)));
-  if (p.type === "process_start") return h("span", t("proc_started"), " ", h("strong", p.exe), p.package ? h("span.tag", p.package) : null, " ", h("span.muted.mono", `pid ${p.pid} · ${p.user || p.uid} · ${p.sha256 ? p.sha256.slice(0, 12) : t("no_hash")}`), p.cmdline ? h("div.mono", p.cmdline.join(" ")) : null);
+  if (p.type === "process_start") return h("span", t("proc_started"), " ", h("strong", p.exe || (p.comm ? `[${p.comm}]` : t("proc_gone"))), p.package ? h("span.tag", p.package) : null, " ", h("span.muted.mono", `pid ${p.pid} · ${p.user || p.uid || "?"} · ${p.sha256 ? p.sha256.slice(0, 12) : t("no_hash")}`), p.cmdline ? h("div.mono", p.cmdline.join(" ")) : null);
   if (p.type === "process_exit") return h("span", t("proc_exited"), " ", h("strong", p.exe || "pid " + p.pid), p.exit_code != null ? h("span.muted", ` (${p.exit_code})`) : null);
   if (p.type === "app_info") return h("span.muted", t("app_described", { app: p.app, name: appName(p) }));
   return h("code", JSON.stringify(p));

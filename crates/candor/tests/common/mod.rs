@@ -355,6 +355,6 @@ pub fn synthetic_event(seq: u64, category: candor_proto::Category) -> candor_pro
 
 pub fn fast_agent_toml(extra: &str) -> String {
     format!(
-        "[uplink]\nbackoff_min_ms = 100\nbackoff_max_ms = 1000\nheartbeat_secs = 1\npolicy_wait_secs = 5\ndrain_rate = 100000\n{extra}"
+        "[uplink]\nbackoff_min_ms = 100\nbackoff_max_ms = 1000\nheartbeat_secs = 1\npolicy_wait_secs = 5\ndrain_rate = 100000\nlinger_ms = 100\n{extra}"
     )
 }
