@@ -40,19 +40,28 @@ impl Default for ProcessConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct X11Config {
-    /// X display to watch, e.g. ":0". Default: `$DISPLAY`, else `:0` when its
-    /// socket exists.
+    /// X display to watch, e.g. ":0" (then only that one, with `$XAUTHORITY`).
+    /// Default: every active X11 login session logind lists, each with its
+    /// own cookie; without logind, `$DISPLAY`, else `:0` when its socket exists.
     pub display: Option<String>,
+    /// Where logind keeps its session records.
+    pub sessions_dir: PathBuf,
+}
+
+impl Default for X11Config {
+    fn default() -> Self {
+        X11Config { display: None, sessions_dir: PathBuf::from(crate::platform::sessions::DEFAULT_DIR) }
+    }
 }
 
 impl X11Config {
-    pub fn display(&self) -> Option<String> {
-        self.display
-            .clone()
-            .or_else(|| std::env::var("DISPLAY").ok())
+    /// The display to watch without logind.
+    pub fn fallback_display(&self) -> Option<String> {
+        std::env::var("DISPLAY")
+            .ok()
             .or_else(|| std::path::Path::new("/tmp/.X11-unix/X0").exists().then(|| ":0".to_string()))
     }
 }

@@ -87,12 +87,7 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
     let recorder = gate::Recorder::new(policy_rx.clone(), rec_tx);
     tracing::info!(agent_id = creds.agent_id, server = %creds.server_url, "agent starting");
 
-    // Decided once: the activity source and the heartbeat's notice agree.
-    let display = config.x11.display();
     let notices = notices::Notices::default();
-    if display.is_none() {
-        notices.set("display", "no X display found: display collectors (activity, screen) stay idle".into());
-    }
     let writer = tokio::spawn(spool_writer(rec_rx, spool.clone(), appended.clone()));
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(policy_sync::run(
@@ -132,9 +127,13 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
             checkpoint: None,
         })
         .await;
-    if display.is_some() {
-        sources.spawn(sources::activity::supervise(recorder.clone(), policy_rx.clone(), display, stop.clone()));
-    }
+    sources.spawn(sources::activity::supervise(
+        recorder.clone(),
+        policy_rx.clone(),
+        config.x11.clone(),
+        notices.clone(),
+        stop.clone(),
+    ));
     sources.spawn(sources::process::supervise(
         recorder.clone(),
         policy_rx.clone(),

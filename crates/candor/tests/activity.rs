@@ -15,13 +15,32 @@ struct Display {
     name: String,
     xvfb: Child,
     others: Vec<Child>,
+    /// Xauthority file clients need, when the server checks cookies.
+    auth: Option<std::path::PathBuf>,
 }
 
 impl Display {
     fn start(n: u32) -> Display {
+        Display::start_with(n, None)
+    }
+
+    /// A display that admits only clients with the cookie in `auth` (made with xauth).
+    fn start_with(n: u32, auth: Option<std::path::PathBuf>) -> Display {
         let name = format!(":{n}");
+        let mut args =
+            vec![name.clone(), "-screen".into(), "0".into(), "1280x800x24".into(), "-nolisten".into(), "tcp".into()];
+        if let Some(a) = &auth {
+            let cookie: String = (0..16).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+            let ok = Command::new("xauth")
+                .args(["-f", &a.to_string_lossy(), "add", &name, "MIT-MAGIC-COOKIE-1", &cookie])
+                .status()
+                .expect("xauth (apt-get install xauth)")
+                .success();
+            assert!(ok, "xauth add");
+            args.extend(["-auth".into(), a.to_string_lossy().into_owned()]);
+        }
         let xvfb = Command::new("Xvfb")
-            .args([&name, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .args(&args)
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb (apt-get install xvfb; scripts/test installs it)");
@@ -31,20 +50,23 @@ impl Display {
             assert!(t.elapsed() < Duration::from_secs(10), "Xvfb did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let mut d = Display { name, xvfb, others: vec![] };
+        let mut d = Display { name, xvfb, others: vec![], auth };
         d.spawn("openbox", &[]);
         std::thread::sleep(Duration::from_millis(500));
         d
     }
 
+    fn command(&self, prog: &str) -> Command {
+        let mut c = Command::new(prog);
+        c.env("DISPLAY", &self.name);
+        if let Some(a) = &self.auth {
+            c.env("XAUTHORITY", a);
+        }
+        c
+    }
+
     fn spawn(&mut self, prog: &str, args: &[&str]) {
-        let c = Command::new(prog)
-            .args(args)
-            .env("DISPLAY", &self.name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let c = self.command(prog).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         self.others.push(c);
     }
 
@@ -62,14 +84,7 @@ impl Display {
     }
 
     fn xdotool(&self, args: &[&str]) -> bool {
-        Command::new("xdotool")
-            .args(args)
-            .env("DISPLAY", &self.name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
+        self.command("xdotool").args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success()
     }
 
     fn stop(&mut self) {
@@ -123,9 +138,9 @@ fn total(spans: &[Span], title: &str, since: i64) -> i64 {
 
 /// A server, an enrolled agent on display `n` with activity collected under
 /// `activity` policy options, an employee who consented, the agent running.
-async fn collecting(tmp: &std::path::Path, n: u32, activity: serde_json::Value) -> (Server, Agent, Team, u64) {
+async fn collecting(tmp: &std::path::Path, x11: &str, activity: serde_json::Value) -> (Server, Agent, Team, u64) {
     let server = Server::start(tmp, "").await;
-    let mut agent = Agent::enroll(&server, "agent", &fast_agent_toml(&format!("[x11]\ndisplay = \":{n}\"\n")));
+    let mut agent = Agent::enroll(&server, "agent", &fast_agent_toml(&format!("[x11]\n{x11}\n")));
     let team = server.team().await;
     let emp = team.sys.post("/api/v1/employees", json!({"name": "张三", "username": "zhangsan"})).await["id"]
         .as_u64()
@@ -152,7 +167,8 @@ async fn foreground_spans_on_real_x11() {
     x.window(beta);
 
     let tmp = tempfile::tempdir().unwrap();
-    let (server, mut agent, team, emp) = collecting(tmp.path(), n, json!({"titles": "full"})).await;
+    let (server, mut agent, team, emp) =
+        collecting(tmp.path(), &format!("display = \":{n}\""), json!({"titles": "full"})).await;
 
     let t0 = candor_proto::now_ms();
     x.focus(alpha);
@@ -236,7 +252,8 @@ async fn hostile_windows_and_idle() {
     let mut x = Display::start(n);
     let tmp = tempfile::tempdir().unwrap();
     let (server, mut agent, _team, _emp) =
-        collecting(tmp.path(), n, json!({"titles": "full", "idle_threshold_secs": 2})).await;
+        collecting(tmp.path(), &format!("display = \":{n}\""), json!({"titles": "full", "idle_threshold_secs": 2}))
+            .await;
 
     let (conn, screen) = x11rb::connect(Some(&x.name)).unwrap();
     let root = conn.setup().roots[screen].root;
@@ -333,6 +350,81 @@ async fn hostile_windows_and_idle() {
     let calm_rows: Vec<&str> = rows.iter().filter(|r| r.0 == calm).map(|r| r.3.as_str()).collect();
     let idle_at = calm_rows.iter().position(|s| *s == "idle").unwrap_or_else(|| panic!("idle span: {calm_rows:?}"));
     assert!(calm_rows[idle_at..].contains(&"active"), "active again after input: {calm_rows:?}");
+}
+
+/// Run as a system service, the agent finds graphical login sessions in
+/// logind's session records, connects to each one's display with that
+/// session's own cookie (from the session leader's XAUTHORITY, a file the
+/// user owns), attributes time to the session's user, and follows sessions
+/// as they end and begin. The X servers really check cookies; the session
+/// records are written here in logind's format (no logind runs in this VM).
+#[tokio::test]
+async fn follows_login_sessions_with_their_own_x_authority() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = free_display();
+    let mut x = Display::start_with(n, Some(tmp.path().join("xauth-a")));
+    assert!(x11rb::connect(Some(&x.name)).is_err(), "the display refuses clients without the cookie");
+    let a_title = "Session A 会话甲";
+    x.window(a_title);
+    let leader = x.command("sleep").arg("600").spawn().unwrap();
+    let sessions = tmp.path().join("sessions");
+    std::fs::create_dir(&sessions).unwrap();
+    let record = |display: &str, leader: u32| {
+        format!("# This is private data. Do not parse.\nUID=0\nUSER=root\nACTIVE=1\nSTATE=active\nREMOTE=0\nTYPE=x11\nCLASS=user\nSEAT=seat0\nDISPLAY={display}\nLEADER={leader}\n")
+    };
+    std::fs::write(sessions.join("c7"), record(&x.name, leader.id())).unwrap();
+
+    let x11 = format!("sessions_dir = \"{}\"", sessions.display());
+    let (server, mut agent, _team, _emp) = collecting(tmp.path(), &x11, json!({"titles": "full"})).await;
+    tokio::time::sleep(Duration::from_secs(3)).await; // one session poll
+    x.focus(a_title);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Session c7 ends; c8 begins on another display with another cookie.
+    std::fs::remove_file(sessions.join("c7")).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let closed_title = "After close 关闭后";
+    x.window(closed_title);
+    x.focus(closed_title);
+    let m = free_display_after(n);
+    let mut y = Display::start_with(m, Some(tmp.path().join("xauth-b")));
+    let b_title = "Session B 会话乙";
+    y.window(b_title);
+    let leader_b = y.command("sleep").arg("600").spawn().unwrap();
+    std::fs::write(sessions.join("c8"), record(&y.name, leader_b.id())).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    y.focus(b_title);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    agent.stop();
+    agent.start(&[]);
+    let spans = wait_spans(&server, agent.id, b_title).await;
+    agent.stop();
+    for mut c in [leader, leader_b] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    println!("{spans:#?}\n{}", agent.log());
+    assert!(total(&spans, a_title, 0) >= 2_000, "session A recorded: {spans:?}");
+    assert!(total(&spans, b_title, 0) >= 2_000, "session B recorded after it began: {spans:?}");
+    assert_eq!(total(&spans, closed_title, 0), 0, "nothing from a session that ended");
+    let users: Vec<String> = server
+        .db()
+        .prepare("SELECT DISTINCT json_extract(payload, '$.user') FROM events WHERE json_extract(payload, '$.type') = 'activity'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(users, vec!["root".to_string()], "time belongs to the session's user");
+}
+
+fn free_display_after(n: u32) -> u32 {
+    (n + 1..n + 100)
+        .find(|k| {
+            !std::path::Path::new(&format!("/tmp/.X11-unix/X{k}")).exists()
+                && !std::path::Path::new(&format!("/tmp/.X{k}-lock")).exists()
+        })
+        .unwrap()
 }
 
 async fn wait_spans(server: &Server, agent: u64, title: &str) -> Vec<Span> {

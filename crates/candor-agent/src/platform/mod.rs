@@ -5,8 +5,10 @@ pub mod catalogue;
 pub mod ctext;
 pub mod proc_connector;
 pub mod procinfo;
+pub mod sessions;
 pub mod users;
 pub mod x11;
+pub mod xauth;
 
 /// The focused window as the display server describes it. Everything here
 /// comes from other programs' window properties: untrusted, bounded, and

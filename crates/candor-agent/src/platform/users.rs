@@ -23,7 +23,16 @@ pub fn name_of(uid: u32) -> Option<String> {
     name
 }
 
+/// Home directory of `uid`.
+pub fn home_of(uid: u32) -> Option<std::path::PathBuf> {
+    passwd(uid).map(|(_, home)| home)
+}
+
 fn lookup(uid: u32) -> Option<String> {
+    passwd(uid).map(|(name, _)| name)
+}
+
+fn passwd(uid: u32) -> Option<(String, std::path::PathBuf)> {
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     // SAFETY: zeroed passwd is a valid out-parameter; buf outlives the call
     // and its length is passed; the result pointer is checked before use.
@@ -31,10 +40,12 @@ fn lookup(uid: u32) -> Option<String> {
         let mut pw: libc::passwd = std::mem::zeroed();
         let mut out: *mut libc::passwd = std::ptr::null_mut();
         let rc = libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out);
-        if rc != 0 || out.is_null() || pw.pw_name.is_null() {
+        if rc != 0 || out.is_null() || pw.pw_name.is_null() || pw.pw_dir.is_null() {
             return None;
         }
-        Some(std::ffi::CStr::from_ptr(pw.pw_name).to_string_lossy().into_owned())
+        let name = std::ffi::CStr::from_ptr(pw.pw_name).to_string_lossy().into_owned();
+        let home = std::ffi::CStr::from_ptr(pw.pw_dir).to_string_lossy().into_owned();
+        Some((name, home.into()))
     }
 }
 

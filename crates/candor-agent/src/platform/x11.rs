@@ -18,7 +18,7 @@ use x11rb::protocol::res::{ClientIdMask, ClientIdSpec, ConnectionExt as _};
 use x11rb::protocol::screensaver::ConnectionExt as _;
 use x11rb::protocol::xproto::{Atom, AtomEnum, ChangeWindowAttributesAux, ConnectionExt as _, EventMask, Window};
 use x11rb::protocol::Event;
-use x11rb::rust_connection::RustConnection;
+use x11rb::rust_connection::{DefaultStream, RustConnection};
 
 /// Longest property value read, in bytes (titles longer than this are cut).
 const MAX_PROPERTY: u32 = 4096;
@@ -98,10 +98,42 @@ fn window_info(conn: &RustConnection, atoms: &Atoms, win: Window, xres: bool) ->
     WindowInfo { title, wm_class, pid: vouched.or(claimed), pid_verified: exe.is_some(), exe, user }
 }
 
+/// Which display to watch and how to get in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    /// `None`: `$DISPLAY`.
+    pub display: Option<String>,
+    /// (name, data) of an X authority cookie; `None`: from `$XAUTHORITY`.
+    pub auth: Option<(Vec<u8>, Vec<u8>)>,
+    /// The session's user, when a login session is being watched: whose time this is.
+    pub user: Option<String>,
+}
+
+fn connect(t: &Target) -> Result<(RustConnection, usize), Box<dyn std::error::Error>> {
+    let Some((name, data)) = &t.auth else {
+        return Ok(x11rb::connect(t.display.as_deref())?);
+    };
+    let parsed = x11rb_protocol::parse_display::parse_display(t.display.as_deref())?;
+    let mut last = None;
+    for addr in parsed.connect_instruction() {
+        match DefaultStream::connect(&addr) {
+            Ok((stream, _)) => {
+                let screen = parsed.screen as usize;
+                return Ok((
+                    RustConnection::connect_to_stream_with_auth_info(stream, screen, name.clone(), data.clone())?,
+                    screen,
+                ));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map_or_else(|| "no address for the display".into(), |e| e.into()))
+}
+
 /// Follow the display until `stop`; sends an observation on every focus or
 /// title change and every `idle_every`.
 pub fn watch(
-    display: Option<String>,
+    target: Target,
     idle_every: Duration,
     tx: tokio::sync::mpsc::Sender<Observation>,
     stop: Arc<AtomicBool>,
@@ -110,7 +142,7 @@ pub fn watch(
     let mut backoff = Duration::from_millis(500);
     let mut said = false;
     while !stop.load(Ordering::Relaxed) {
-        match session(display.as_deref(), idle_every, &tx, &stop) {
+        match session(&target, idle_every, &tx, &stop) {
             Ok(()) => return,
             Err(e) => {
                 let gone = Observation { ts_ms: candor_proto::now_ms(), focus: None, idle_ms: 0, ended: true };
@@ -144,12 +176,12 @@ fn drain(conn: &RustConnection, atoms: &Atoms, dirty: &mut bool) -> Result<bool,
 }
 
 fn session(
-    display: Option<&str>,
+    target: &Target,
     idle_every: Duration,
     tx: &tokio::sync::mpsc::Sender<Observation>,
     stop: &AtomicBool,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let (conn, screen) = x11rb::connect(display)?;
+    let (conn, screen) = connect(target)?;
     let root = conn.setup().roots.get(screen).ok_or("no such screen")?.root;
     let atoms = Atoms {
         active: atom(&conn, "_NET_ACTIVE_WINDOW")?,
@@ -164,7 +196,7 @@ fn session(
     }
     let props = ChangeWindowAttributesAux::new().event_mask(EventMask::PROPERTY_CHANGE);
     conn.change_window_attributes(root, &props)?.check()?;
-    let shown = display.unwrap_or("$DISPLAY");
+    let shown = target.display.as_deref().unwrap_or("$DISPLAY");
     tracing::info!(x_display = shown, "watching X11 focus");
     let mut focused: Option<Window> = None;
     let mut dirty = true;
@@ -186,7 +218,13 @@ fn session(
             }
         }
         let idle_ms = conn.screensaver_query_info(root)?.reply()?.ms_since_user_input as u64;
-        let focus = focused.map(|w| window_info(&conn, &atoms, w, xres));
+        let focus = focused.map(|w| {
+            let mut info = window_info(&conn, &atoms, w, xres);
+            if target.user.is_some() {
+                info.user = target.user.clone();
+            }
+            info
+        });
         conn.flush()?;
         if tx.blocking_send(Observation { ts_ms: candor_proto::now_ms(), focus, idle_ms, ended: false }).is_err() {
             return Ok(());

@@ -6,14 +6,18 @@
 //! Spans are also cut every `MAX_SPAN_MS` so a crash loses at most that much.
 //! What is kept of a title follows the policy (off, hashed, full).
 
+use crate::config::X11Config;
 use crate::gate::Recorder;
+use crate::notices::Notices;
+use crate::platform::sessions;
+use crate::platform::x11::Target;
 use crate::platform::{Observation, WindowInfo};
 use crate::spool::Record;
 use crate::Stop;
 use candor_proto::policy::{EffectivePolicy, TitleMode};
 use candor_proto::token::short_hash;
 use candor_proto::{Category, Payload};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,44 +143,121 @@ impl Merger {
     }
 }
 
-/// Run the watcher only while activity may be collected: start it when the
-/// policy allows the category, stop it when it no longer does, so nothing is
-/// read from the display without consent.
+/// How often the set of graphical sessions is looked at again.
+const SESSION_POLL: Duration = Duration::from_secs(2);
+
+/// The displays to watch now, by key: the configured display; else every
+/// active X11 login session (logind) with its own cookie and user; else
+/// `$DISPLAY` or `:0`.
+fn targets(x11: &X11Config, hostname: &str) -> Vec<(String, Target)> {
+    if let Some(d) = &x11.display {
+        return vec![(d.clone(), Target { display: Some(d.clone()), ..Default::default() })];
+    }
+    if let Some(list) = sessions::list(&x11.sessions_dir).filter(|l| !l.is_empty()) {
+        return list
+            .into_iter()
+            .map(|s| {
+                let auth = sessions::cookie(&s, hostname);
+                let t = Target { display: Some(s.display.clone()), auth, user: Some(s.user.clone()) };
+                (format!("session {} ({} on {})", s.id, s.user, s.display), t)
+            })
+            .collect();
+    }
+    x11.fallback_display()
+        .map(|d| vec![(d.clone(), Target { display: Some(d), ..Default::default() })])
+        .unwrap_or_default()
+}
+
+/// One display being watched: the X11 thread and the merger task.
+struct Watching {
+    target: Target,
+    stop: Arc<AtomicBool>,
+    done: tokio::sync::oneshot::Sender<()>,
+    merge: tokio::task::JoinHandle<()>,
+}
+
+impl Watching {
+    fn start(recorder: &Recorder, policy: &watch::Receiver<Arc<EffectivePolicy>>, target: Target) -> Option<Watching> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel(64);
+        let (t, s) = (target.clone(), stop.clone());
+        let spawned = std::thread::Builder::new().name("x11-watch".into()).spawn(move || {
+            crate::platform::x11::watch(t, Duration::from_secs(5), tx, s, |n| tracing::warn!("{n}"));
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start an X11 watcher");
+            return None;
+        }
+        let (done, done_rx) = tokio::sync::oneshot::channel();
+        let merge = tokio::spawn(run(recorder.clone(), policy.clone(), rx, done_rx));
+        Some(Watching { target, stop, done, merge })
+    }
+
+    /// The merger records the open span, then ends with the channel.
+    async fn stop(self) {
+        let _ = self.done.send(());
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.merge.await;
+    }
+}
+
+/// Run watchers only while activity may be collected (nothing is read from
+/// a display without consent), one per display or login session, following
+/// sessions as they appear and end.
 pub async fn supervise(
     recorder: Recorder,
     mut policy: watch::Receiver<Arc<EffectivePolicy>>,
-    display: Option<String>,
+    x11: X11Config,
+    notices: Notices,
     agent_stop: Stop,
 ) {
+    let hostname = crate::host::hostname();
     loop {
         tokio::select! {
             r = policy.wait_for(|p| p.allows(Category::Activity)) => if r.is_err() { return },
             _ = agent_stop.wait() => return,
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = mpsc::channel(64);
-        let (d, s) = (display.clone(), stop.clone());
-        let watcher = std::thread::Builder::new().name("x11-watch".into()).spawn(move || {
-            crate::platform::x11::watch(d, Duration::from_secs(5), tx, s, |n| tracing::warn!("{n}"));
-        });
-        if let Err(e) = watcher {
-            tracing::error!(error = %e, "cannot start the X11 watcher");
-            return;
-        }
         tracing::info!("activity collection started");
-        let (done_tx, done) = tokio::sync::oneshot::channel();
-        let merge = tokio::spawn(run(recorder.clone(), policy.clone(), rx, done));
-        let stopping = tokio::select! {
-            _ = policy.wait_for(|p| !p.allows(Category::Activity)) => {
-                tracing::info!("activity collection stopped (policy or consent)");
-                false
+        let mut running: HashMap<String, Watching> = HashMap::new();
+        let mut changes = policy.clone();
+        let stopping = loop {
+            let wanted: HashMap<String, Target> = targets(&x11, &hostname).into_iter().collect();
+            if wanted.is_empty() {
+                notices.set(
+                    "display",
+                    "no X display or graphical login session found: activity collection waits for one".into(),
+                );
+            } else {
+                notices.clear("display");
             }
-            _ = agent_stop.wait() => true,
+            let gone: Vec<String> =
+                running.iter().filter(|(k, w)| wanted.get(*k) != Some(&w.target)).map(|(k, _)| k.clone()).collect();
+            for k in gone {
+                if let Some(w) = running.remove(&k) {
+                    tracing::info!(display = %k, "display or session ended; stop watching it");
+                    w.stop().await;
+                }
+            }
+            for (k, t) in wanted {
+                if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(k) {
+                    tracing::info!(display = %slot.key(), "watching");
+                    if let Some(w) = Watching::start(&recorder, &policy, t) {
+                        slot.insert(w);
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(SESSION_POLL) => {}
+                c = changes.changed() => if c.is_err() || !policy.borrow().allows(Category::Activity) {
+                    tracing::info!("activity collection stopped (policy or consent)");
+                    break false;
+                },
+                _ = agent_stop.wait() => break true,
+            }
         };
-        // The merger records the open span, then ends with the channel.
-        let _ = done_tx.send(());
-        stop.store(true, Ordering::Relaxed);
-        let _ = merge.await;
+        for (_, w) in running.drain() {
+            w.stop().await;
+        }
         if stopping {
             return;
         }

@@ -152,9 +152,13 @@ pub async fn run(b: AgentBench) -> anyhow::Result<()> {
     };
     store.assign_policy(Scope::Global, 0, store.create_policy("bench", &doc)?)?;
     let public = format!("https://127.0.0.1:{}", server.addr.port());
-    let (token, _) = candor_server::enrollment::create_token(store.as_ref(), &public, &server.ca_fingerprint, None, 60_000)?;
+    let (token, _) =
+        candor_server::enrollment::create_token(store.as_ref(), &public, &server.ca_fingerprint, None, 60_000)?;
     let agent_toml = dir.path().join("agent.toml");
-    std::fs::write(&agent_toml, format!("state_dir = \"{}\"\n[x11]\ndisplay = \"{display}\"\n", dir.path().join("agent").display()))?;
+    std::fs::write(
+        &agent_toml,
+        format!("state_dir = \"{}\"\n[x11]\ndisplay = \"{display}\"\n", dir.path().join("agent").display()),
+    )?;
     let exe = std::env::current_exe()?;
     let out = Command::new(&exe).args(["agent", "enroll", &token, "--config"]).arg(&agent_toml).output()?;
     anyhow::ensure!(out.status.success(), "enroll: {}", String::from_utf8_lossy(&out.stderr));
@@ -260,8 +264,13 @@ pub async fn run(b: AgentBench) -> anyhow::Result<()> {
     server.shutdown().await;
 
     let (acts, procs) = (after_busy.0 - before.0, after_busy.1 - before.1);
-    println!("busy phase: {spawned} processes started; the agent stored {procs} process events and {acts} activity spans");
-    println!("{:<6} {:>16} {:>16} {:>16} {:>12} {:>12}", "phase", "agent CPU %", "agent RSS max", "peer CPU %", "peer RSS", "CPU ratio");
+    println!(
+        "busy phase: {spawned} processes started; the agent stored {procs} process events and {acts} activity spans"
+    );
+    println!(
+        "{:<6} {:>16} {:>16} {:>16} {:>12} {:>12}",
+        "phase", "agent CPU %", "agent RSS max", "peer CPU %", "peer RSS", "CPU ratio"
+    );
     for (name, a, p) in [("busy", busy, peer_busy), ("idle", idle, peer_idle)] {
         println!(
             "{name:<6} {:>15.3}% {:>12.1} MiB {:>15.3}% {:>8.1} MiB {:>12}",
