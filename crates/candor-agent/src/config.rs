@@ -49,11 +49,17 @@ pub struct X11Config {
     pub display: Option<String>,
     /// Where logind keeps its session records.
     pub sessions_dir: PathBuf,
+    /// D-Bus address where logind answers (lock state); default: the system bus.
+    pub logind_bus: Option<String>,
 }
 
 impl Default for X11Config {
     fn default() -> Self {
-        X11Config { display: None, sessions_dir: PathBuf::from(crate::platform::sessions::DEFAULT_DIR) }
+        X11Config {
+            display: None,
+            sessions_dir: PathBuf::from(crate::platform::sessions::DEFAULT_DIR),
+            logind_bus: None,
+        }
     }
 }
 

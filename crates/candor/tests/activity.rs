@@ -418,6 +418,110 @@ async fn follows_login_sessions_with_their_own_x_authority() {
     assert_eq!(users, vec!["root".to_string()], "time belongs to the session's user");
 }
 
+/// A stand-in for logind on a real D-Bus daemon: the session's LockedHint,
+/// as a screen locker sets it, with PropertiesChanged signals.
+struct FakeManager;
+
+#[zbus::interface(name = "org.freedesktop.login1.Manager")]
+impl FakeManager {
+    fn get_session(&self, id: String) -> zbus::zvariant::OwnedObjectPath {
+        zbus::zvariant::OwnedObjectPath::try_from(format!("/org/freedesktop/login1/session/{id}")).unwrap()
+    }
+}
+
+struct FakeSession {
+    locked: bool,
+}
+
+#[zbus::interface(name = "org.freedesktop.login1.Session")]
+impl FakeSession {
+    #[zbus(property)]
+    fn locked_hint(&self) -> bool {
+        self.locked
+    }
+}
+
+/// Lock and unlock a login session: spans become `locked`, then `active` again.
+#[tokio::test]
+async fn lock_state_from_logind_locked_hint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bus_path = tmp.path().join("bus");
+    let address = format!("unix:path={}", bus_path.display());
+    let mut daemon = Command::new("dbus-daemon")
+        .args(["--session", "--nofork", "--nopidfile", &format!("--address={address}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dbus-daemon (apt-get install dbus-daemon)");
+    wait_until(Duration::from_secs(10), "dbus-daemon listening", async || bus_path.exists()).await;
+    let path = "/org/freedesktop/login1/session/c9";
+    let logind = zbus::connection::Builder::address(address.as_str())
+        .unwrap()
+        .name("org.freedesktop.login1")
+        .unwrap()
+        .serve_at("/org/freedesktop/login1", FakeManager)
+        .unwrap()
+        .serve_at(path, FakeSession { locked: false })
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let set_locked = async |locked: bool| {
+        let iface = logind.object_server().interface::<_, FakeSession>(path).await.unwrap();
+        iface.get_mut().await.locked = locked;
+        iface.get().await.locked_hint_changed(iface.signal_emitter()).await.unwrap();
+    };
+
+    let n = free_display();
+    let mut x = Display::start_with(n, Some(tmp.path().join("xauth")));
+    let title = "Locked 锁屏";
+    x.window(title);
+    let leader = x.command("sleep").arg("600").spawn().unwrap();
+    let sessions = tmp.path().join("sessions");
+    std::fs::create_dir(&sessions).unwrap();
+    std::fs::write(
+        sessions.join("c9"),
+        format!("UID=0\nUSER=root\nACTIVE=1\nSTATE=active\nTYPE=x11\nDISPLAY={}\nLEADER={}\n", x.name, leader.id()),
+    )
+    .unwrap();
+    let x11 = format!("sessions_dir = \"{}\"\nlogind_bus = \"{address}\"", sessions.display());
+    let (server, mut agent, _team, _emp) = collecting(tmp.path(), &x11, json!({"titles": "full"})).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    x.focus(title);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    set_locked(true).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    set_locked(false).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    agent.stop();
+    agent.start(&[]);
+    let _ = wait_spans(&server, agent.id, title).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    agent.stop();
+    let mut leader = leader;
+    let _ = leader.kill();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let states: Vec<(String, i64)> = server
+        .db()
+        .prepare(
+            "SELECT json_extract(payload, '$.state'), duration_ms FROM events
+             WHERE json_extract(payload, '$.title') = ?1 ORDER BY seq",
+        )
+        .unwrap()
+        .query_map([title], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    println!("{states:?}\n{}", agent.log());
+    let locked_at = states.iter().position(|s| s.0 == "locked").unwrap_or_else(|| panic!("a locked span: {states:?}"));
+    assert!(states[..locked_at].iter().any(|s| s.0 == "active"), "active before the lock: {states:?}");
+    assert!(states[locked_at..].iter().any(|s| s.0 == "active"), "active after unlocking: {states:?}");
+    let locked_ms: i64 = states.iter().filter(|s| s.0 == "locked").map(|s| s.1).sum();
+    // Locked for 7 s; a LockedHint change wakes the watcher at once.
+    assert!((6_000..=8_000).contains(&locked_ms), "locked {locked_ms} ms");
+}
+
 fn free_display_after(n: u32) -> u32 {
     (n + 1..n + 100)
         .find(|k| {

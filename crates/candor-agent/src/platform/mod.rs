@@ -3,6 +3,7 @@
 
 pub mod catalogue;
 pub mod ctext;
+pub mod logind;
 pub mod proc_connector;
 pub mod procinfo;
 pub mod sessions;
@@ -38,4 +39,6 @@ pub struct Observation {
     pub idle_ms: u64,
     /// The display went away (X server stopped): whatever was open ends here.
     pub ended: bool,
+    /// The session is locked (logind's LockedHint).
+    pub locked: bool,
 }

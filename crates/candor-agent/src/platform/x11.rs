@@ -98,6 +98,43 @@ fn window_info(conn: &RustConnection, atoms: &Atoms, win: Window, xres: bool) ->
     WindowInfo { title, wm_class, pid: vouched.or(claimed), pid_verified: exe.is_some(), exe, user }
 }
 
+/// The session's lock state, set from another thread; setting it wakes the
+/// watcher (an eventfd in its poll set) so the change is observed at once.
+pub struct LockState {
+    locked: AtomicBool,
+    wake: std::os::fd::OwnedFd,
+}
+
+impl LockState {
+    pub fn new() -> std::io::Result<LockState> {
+        // SAFETY: eventfd(2) returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        Ok(LockState { locked: AtomicBool::new(false), wake: unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) } })
+    }
+
+    pub fn set(&self, locked: bool) {
+        self.locked.store(locked, Ordering::Relaxed);
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writing 8 bytes from a live buffer to our eventfd.
+        unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr() as *const libc::c_void, 8) };
+    }
+
+    fn get(&self) -> bool {
+        self.locked.load(Ordering::Relaxed)
+    }
+
+    /// Consume pending wake-ups; true if there were any.
+    fn woken(&self) -> bool {
+        let mut buf = [0u8; 8];
+        // SAFETY: reading at most 8 bytes into a live buffer from our eventfd.
+        unsafe { libc::read(self.wake.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, 8) == 8 }
+    }
+}
+
 /// Which display to watch and how to get in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Target {
@@ -107,6 +144,8 @@ pub struct Target {
     pub auth: Option<(Vec<u8>, Vec<u8>)>,
     /// The session's user, when a login session is being watched: whose time this is.
     pub user: Option<String>,
+    /// The logind session id, whose lock state is followed.
+    pub session: Option<String>,
 }
 
 fn connect(t: &Target) -> Result<(RustConnection, usize), Box<dyn std::error::Error>> {
@@ -137,15 +176,17 @@ pub fn watch(
     idle_every: Duration,
     tx: tokio::sync::mpsc::Sender<Observation>,
     stop: Arc<AtomicBool>,
+    locked: Arc<LockState>,
     notice: impl Fn(String),
 ) {
     let mut backoff = Duration::from_millis(500);
     let mut said = false;
     while !stop.load(Ordering::Relaxed) {
-        match session(&target, idle_every, &tx, &stop) {
+        match session(&target, idle_every, &tx, &stop, &locked) {
             Ok(()) => return,
             Err(e) => {
-                let gone = Observation { ts_ms: candor_proto::now_ms(), focus: None, idle_ms: 0, ended: true };
+                let gone =
+                    Observation { ts_ms: candor_proto::now_ms(), focus: None, idle_ms: 0, ended: true, locked: false };
                 if tx.blocking_send(gone).is_err() {
                     return;
                 }
@@ -180,6 +221,7 @@ fn session(
     idle_every: Duration,
     tx: &tokio::sync::mpsc::Sender<Observation>,
     stop: &AtomicBool,
+    locked: &LockState,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (conn, screen) = connect(target)?;
     let root = conn.setup().roots.get(screen).ok_or("no such screen")?.root;
@@ -226,19 +268,24 @@ fn session(
             info
         });
         conn.flush()?;
-        if tx.blocking_send(Observation { ts_ms: candor_proto::now_ms(), focus, idle_ms, ended: false }).is_err() {
+        let ts_ms = candor_proto::now_ms();
+        if tx.blocking_send(Observation { ts_ms, focus, idle_ms, ended: false, locked: locked.get() }).is_err() {
             return Ok(());
         }
         dirty = false;
         // Replies read while querying may have queued events already; only
         // sleep when none are waiting.
         if !drain(&conn, &atoms, &mut dirty)? {
-            let mut fds = [libc::pollfd { fd: conn.stream().as_raw_fd(), events: libc::POLLIN, revents: 0 }];
-            // SAFETY: one valid pollfd for the lifetime of the call.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, idle_every.as_millis() as i32) };
+            let mut fds = [
+                libc::pollfd { fd: conn.stream().as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: locked.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            ];
+            // SAFETY: two valid pollfds for the lifetime of the call.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, idle_every.as_millis() as i32) };
             if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
                 return Err("poll failed".into());
             }
+            locked.woken();
             drain(&conn, &atoms, &mut dirty)?;
         }
     }

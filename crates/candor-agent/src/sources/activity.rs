@@ -10,7 +10,7 @@ use crate::config::X11Config;
 use crate::gate::Recorder;
 use crate::notices::Notices;
 use crate::platform::sessions;
-use crate::platform::x11::Target;
+use crate::platform::x11::{LockState, Target};
 use crate::platform::{Observation, WindowInfo};
 use crate::spool::Record;
 use crate::Stop;
@@ -103,7 +103,13 @@ impl Merger {
         if o.ended {
             return self.close(o.ts_ms).into_iter().collect();
         }
-        let state = if o.idle_ms >= idle_threshold_ms { "idle" } else { "active" };
+        let state = if o.locked {
+            "locked"
+        } else if o.idle_ms >= idle_threshold_ms {
+            "idle"
+        } else {
+            "active"
+        };
         let key = o.focus.as_ref().map(|w| key_of(w, state, titles)).unwrap_or(Key {
             app: "none".into(),
             exe: None,
@@ -158,7 +164,12 @@ fn targets(x11: &X11Config, hostname: &str) -> Vec<(String, Target)> {
             .into_iter()
             .map(|s| {
                 let auth = sessions::cookie(&s, hostname);
-                let t = Target { display: Some(s.display.clone()), auth, user: Some(s.user.clone()) };
+                let t = Target {
+                    display: Some(s.display.clone()),
+                    auth,
+                    user: Some(s.user.clone()),
+                    session: Some(s.id.clone()),
+                };
                 (format!("session {} ({} on {})", s.id, s.user, s.display), t)
             })
             .collect();
@@ -174,27 +185,52 @@ struct Watching {
     stop: Arc<AtomicBool>,
     done: tokio::sync::oneshot::Sender<()>,
     merge: tokio::task::JoinHandle<()>,
+    lock: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Watching {
-    fn start(recorder: &Recorder, policy: &watch::Receiver<Arc<EffectivePolicy>>, target: Target) -> Option<Watching> {
+    fn start(
+        recorder: &Recorder,
+        policy: &watch::Receiver<Arc<EffectivePolicy>>,
+        target: Target,
+        logind_bus: Option<String>,
+    ) -> Option<Watching> {
         let stop = Arc::new(AtomicBool::new(false));
+        let locked = match LockState::new() {
+            Ok(l) => Arc::new(l),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot create an eventfd for the X11 watcher");
+                return None;
+            }
+        };
         let (tx, rx) = mpsc::channel(64);
-        let (t, s) = (target.clone(), stop.clone());
+        let (t, s, l) = (target.clone(), stop.clone(), locked.clone());
         let spawned = std::thread::Builder::new().name("x11-watch".into()).spawn(move || {
-            crate::platform::x11::watch(t, Duration::from_secs(5), tx, s, |n| tracing::warn!("{n}"));
+            crate::platform::x11::watch(t, Duration::from_secs(5), tx, s, l, |n| tracing::warn!("{n}"));
         });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start an X11 watcher");
             return None;
         }
+        // Lock state comes from logind; setting it wakes the X11 watcher.
+        let lock = target.session.clone().map(|session| {
+            tokio::spawn(async move {
+                let set = |v| locked.set(v);
+                if let Err(e) = crate::platform::logind::follow_lock(logind_bus, session.clone(), set).await {
+                    tracing::warn!(session, error = %e, "cannot follow the session's lock state (logind); spans are never marked locked");
+                }
+            })
+        });
         let (done, done_rx) = tokio::sync::oneshot::channel();
         let merge = tokio::spawn(run(recorder.clone(), policy.clone(), rx, done_rx));
-        Some(Watching { target, stop, done, merge })
+        Some(Watching { target, stop, done, merge, lock })
     }
 
     /// The merger records the open span, then ends with the channel.
     async fn stop(self) {
+        if let Some(l) = &self.lock {
+            l.abort();
+        }
         let _ = self.done.send(());
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.merge.await;
@@ -241,7 +277,7 @@ pub async fn supervise(
             for (k, t) in wanted {
                 if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(k) {
                     tracing::info!(display = %slot.key(), "watching");
-                    if let Some(w) = Watching::start(&recorder, &policy, t) {
+                    if let Some(w) = Watching::start(&recorder, &policy, t, x11.logind_bus.clone()) {
                         slot.insert(w);
                     }
                 }
@@ -350,6 +386,7 @@ mod tests {
             ts_ms: ts,
             idle_ms,
             ended: false,
+            locked: false,
             focus: Some(WindowInfo {
                 title: Some(title.into()),
                 wm_class: Some("XTerm".into()),
@@ -384,7 +421,7 @@ mod tests {
         assert_eq!(closed[0].duration_ms, Some(2_000));
         assert!(m.close(9_000).is_none(), "closed at its start: no length");
         m.observe(&obs(10_000, "乙", 0), TitleMode::Full, 180_000);
-        let gone = Observation { ts_ms: 12_500, focus: None, idle_ms: 0, ended: true };
+        let gone = Observation { ts_ms: 12_500, focus: None, idle_ms: 0, ended: true, locked: false };
         assert_eq!(
             m.observe(&gone, TitleMode::Full, 180_000)[0].duration_ms,
             Some(2_500),
@@ -419,6 +456,20 @@ mod tests {
         off.observe(&obs(0, "x", 0), TitleMode::Off, 180_000);
         let r = off.observe(&obs(1_000, "y", 0), TitleMode::Off, 180_000);
         assert!(r.is_empty(), "with titles off, a title change is not a new span");
+    }
+
+    #[test]
+    fn locked_wins_over_idle_and_active() {
+        let mut m = Merger::default();
+        m.observe(&obs(0, "x", 0), TitleMode::Off, 180_000);
+        let locked = Observation { locked: true, ..obs(5_000, "x", 999_999) };
+        let closed = m.observe(&locked, TitleMode::Off, 180_000);
+        assert_eq!(closed.len(), 1, "locking ends the active span");
+        let r = m.close(6_000).unwrap();
+        match payload(&r) {
+            Payload::Activity { state, .. } => assert_eq!(state, "locked"),
+            p => panic!("{p:?}"),
+        }
     }
 
     #[test]
