@@ -102,15 +102,33 @@ impl Drop for Display {
     }
 }
 
+/// Claim display `n` for this test process: parallel tests (separate
+/// processes) must not share one, including while a test restarts its X
+/// server. A claim whose process is gone is stale and taken over.
+fn claim(n: u32) -> bool {
+    let path = format!("/tmp/candor-test-display-{n}");
+    if let Some(pid) = std::fs::read_to_string(&path).ok().and_then(|p| p.trim().parse::<u32>().ok()) {
+        if pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return false;
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    if std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+        || std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
+    {
+        return false;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, std::process::id().to_string().as_bytes()))
+        .is_ok()
+}
+
 fn free_display() -> u32 {
-    // Tests run in parallel processes: start from a number of our own.
     let base = 100 + std::process::id() % 400;
-    (base..base + 100)
-        .find(|n| {
-            !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                && !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        })
-        .unwrap()
+    (base..base + 400).find(|n| claim(*n)).expect("a free X display number")
 }
 
 type Span = (String, String, bool, i64, i64);
@@ -523,12 +541,7 @@ async fn lock_state_from_logind_locked_hint() {
 }
 
 fn free_display_after(n: u32) -> u32 {
-    (n + 1..n + 100)
-        .find(|k| {
-            !std::path::Path::new(&format!("/tmp/.X11-unix/X{k}")).exists()
-                && !std::path::Path::new(&format!("/tmp/.X{k}-lock")).exists()
-        })
-        .unwrap()
+    (n + 1..n + 400).find(|k| claim(*k)).expect("a free X display number")
 }
 
 async fn wait_spans(server: &Server, agent: u64, title: &str) -> Vec<Span> {

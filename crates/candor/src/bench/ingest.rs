@@ -24,19 +24,36 @@ pub struct IngestBench {
     /// Events per batch (and per transaction for bare SQLite).
     #[arg(long, default_value_t = 2000)]
     batch: u64,
+    /// Send activity spans (20 applications) instead of synthetic events, so
+    /// the server also keeps its per-day rollups; bare SQLite stores the rows only.
+    #[arg(long)]
+    activity: bool,
 }
 
-fn event(seq: u64, t0: i64) -> Event {
+fn event(seq: u64, t0: i64, activity: bool) -> Event {
+    let payload = if activity {
+        Payload::Activity {
+            app: format!("app{}", seq % 20),
+            exe: Some(format!("/usr/bin/app{}", seq % 20)),
+            wm_class: Some(format!("App{}", seq % 20)),
+            title: Some(format!("main.rs — candor — Visual Studio Code #{}", seq % 97)),
+            title_hash: None,
+            pid: Some(4242),
+            pid_verified: true,
+            state: if seq.is_multiple_of(10) { "idle" } else { "active" }.into(),
+            user: Some("zhangsan".into()),
+        }
+    } else {
+        Payload::Synthetic {
+            n: seq, note: Some(format!("code — main.rs — candor — Visual Studio Code #{}", seq % 97))
+        }
+    };
     Event {
         seq,
         ts_ms: t0 + seq as i64 * 250,
         duration_ms: Some(5000),
         category: Category::Activity,
-        payload: Payload::Synthetic {
-            n: seq,
-            note: Some(format!("code — main.rs — candor — Visual Studio Code #{}", seq % 97)),
-        }
-        .to_json(),
+        payload: payload.to_json(),
     }
 }
 
@@ -88,7 +105,8 @@ pub async fn run(b: IngestBench) -> anyhow::Result<()> {
         let batches: Vec<Vec<u8>> = (0..per_agent)
             .step_by(b.batch as usize)
             .map(|start| {
-                let events: Vec<Event> = (start + 1..=(start + b.batch).min(per_agent)).map(|s| event(s, t0)).collect();
+                let events: Vec<Event> =
+                    (start + 1..=(start + b.batch).min(per_agent)).map(|s| event(s, t0, b.activity)).collect();
                 batch::encode(&Batch { agent_id: resp.agent_id, floor: start + 1, events }, 3)
             })
             .collect();
@@ -137,9 +155,11 @@ pub async fn run(b: IngestBench) -> anyhow::Result<()> {
     server.shutdown().await;
 
     let e2e_rate = total as f64 / e2e;
-    let per_batch = total as f64 / bare_sqlite(&dir.path().join("bare1.db"), b.agents, per_agent, b.batch, t0)?;
+    let per_batch =
+        total as f64 / bare_sqlite(&dir.path().join("bare1.db"), b.agents, per_agent, b.batch, t0, b.activity)?;
     let grouped_tx = (total / commits).max(1);
-    let grouped = total as f64 / bare_sqlite(&dir.path().join("bare2.db"), b.agents, per_agent, grouped_tx, t0)?;
+    let grouped =
+        total as f64 / bare_sqlite(&dir.path().join("bare2.db"), b.agents, per_agent, grouped_tx, t0, b.activity)?;
     println!("candor end-to-end (HTTPS + zstd + decode + validate + consent + dedupe + durable ack): {e2e_rate:>9.0} events/s");
     println!(
         "  ingest writer: {commits} commits ({:.0} events each); inside SQLite {:.0}% of wall time",
@@ -159,12 +179,20 @@ pub async fn run(b: IngestBench) -> anyhow::Result<()> {
 }
 
 /// Seconds for bare SQLite to insert the same rows.
-fn bare_sqlite(path: &std::path::Path, agents: u64, per_agent: u64, batch: u64, t0: i64) -> anyhow::Result<f64> {
+fn bare_sqlite(
+    path: &std::path::Path,
+    agents: u64,
+    per_agent: u64,
+    batch: u64,
+    t0: i64,
+    activity: bool,
+) -> anyhow::Result<f64> {
     let mut conn = rusqlite::Connection::open(path)?;
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")?;
     conn.execute_batch(candor_server::store::sqlite::MIGRATIONS[0])?;
     // Rows built beforehand, as the server has them decoded before inserting.
-    let rows: Vec<(u64, Event)> = (1..=agents).flat_map(|a| (1..=per_agent).map(move |s| (a, event(s, t0)))).collect();
+    let rows: Vec<(u64, Event)> =
+        (1..=agents).flat_map(|a| (1..=per_agent).map(move |s| (a, event(s, t0, activity)))).collect();
     let started = Instant::now();
     for chunk in rows.chunks(batch as usize) {
         let tx = conn.transaction()?;

@@ -67,10 +67,16 @@ impl Browser {
         self.client.goto(url).await.unwrap();
     }
 
-    /// Wait for an element and return its text.
+    /// Wait for an element and return its text (again if the page re-rendered it meanwhile).
     pub async fn text(&self, css: &str) -> String {
-        let el = self.find(css).await;
-        el.text().await.unwrap()
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.find(css).await.text().await {
+                Ok(t) => return t,
+                Err(e) => assert!(std::time::Instant::now() < deadline, "{css}: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Wait until the element's text contains `needle`.

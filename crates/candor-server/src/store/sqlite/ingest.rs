@@ -3,9 +3,11 @@
 
 use super::SqliteStore;
 use crate::ingest::ack::advance;
+use crate::ingest::rollup::RollupDelta;
 use crate::store::{IngestItem, IngestOutcome, Result};
 use candor_proto::Event;
 use rusqlite::{params, OptionalExtension, Statement, Transaction};
+use std::collections::{BTreeMap, HashSet};
 
 /// Rows per multi-row INSERT: one statement step per chunk instead of per row
 /// (measured ~1.2× on the writer thread, which bounds ingest).
@@ -50,6 +52,45 @@ fn insert_events<'c>(
     Ok(stored)
 }
 
+/// Summed deltas for one rollup row.
+#[derive(Default)]
+struct RowSum {
+    duration_ms: i64,
+    spans: i64,
+    first_ms: i64,
+    last_ms: i64,
+}
+
+type RowKey<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+/// The deltas of events not stored before, summed per rollup row.
+fn fresh_rollups<'a>(
+    existing: &mut Statement,
+    agent: i64,
+    deltas: &'a [RollupDelta],
+) -> rusqlite::Result<BTreeMap<RowKey<'a>, RowSum>> {
+    let mut out: BTreeMap<RowKey<'a>, RowSum> = BTreeMap::new();
+    let (Some(lo), Some(hi)) = (deltas.iter().map(|d| d.seq).min(), deltas.iter().map(|d| d.seq).max()) else {
+        return Ok(out);
+    };
+    let stored: HashSet<u64> = existing
+        .query_map(params![agent, lo as i64, hi as i64], |r| r.get::<_, i64>(0))?
+        .map(|s| s.map(|s| s as u64))
+        .collect::<rusqlite::Result<_>>()?;
+    for d in deltas.iter().filter(|d| !stored.contains(&d.seq)) {
+        let r = out.entry((d.day.as_str(), d.user.as_str(), d.app.as_str(), d.state.as_str())).or_insert(RowSum {
+            first_ms: d.first_ms,
+            last_ms: d.last_ms,
+            ..Default::default()
+        });
+        r.duration_ms += d.duration_ms;
+        r.spans += 1;
+        r.first_ms = r.first_ms.min(d.first_ms);
+        r.last_ms = r.last_ms.max(d.last_ms);
+    }
+    Ok(out)
+}
+
 pub(super) fn run(store: &SqliteStore, items: &[IngestItem]) -> Result<Vec<IngestOutcome>> {
     store.write(|conn| {
         let tx = conn.transaction()?;
@@ -58,15 +99,17 @@ pub(super) fn run(store: &SqliteStore, items: &[IngestItem]) -> Result<Vec<Inges
             let mut insert = tx.prepare_cached(&insert_sql(CHUNK))?;
             let mut high_of = tx.prepare_cached("SELECT acked_seq FROM agents WHERE id = ?1")?;
             let mut exists = tx.prepare_cached("SELECT 1 FROM events WHERE agent_id = ?1 AND seq = ?2")?;
+            let mut existing =
+                tx.prepare_cached("SELECT seq FROM events WHERE agent_id = ?1 AND seq BETWEEN ?2 AND ?3")?;
             let mut alert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO alerts (ts_ms, agent_id, kind, severity, detail, updated_ms, source_seq, data)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?1, ?6, ?7)",
             )?;
             let mut rollup = tx.prepare_cached(
                 "INSERT INTO activity_daily (day, agent_id, user, app, state, duration_ms, spans, first_ms, last_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (day, agent_id, user, app, state) DO UPDATE SET
-                   duration_ms = duration_ms + excluded.duration_ms, spans = spans + 1,
+                   duration_ms = duration_ms + excluded.duration_ms, spans = spans + excluded.spans,
                    first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms)",
             )?;
             let mut app = tx.prepare_cached(
@@ -84,27 +127,23 @@ pub(super) fn run(store: &SqliteStore, items: &[IngestItem]) -> Result<Vec<Inges
             )?;
             for item in items {
                 let agent = item.agent_id as i64;
-                // Which rollup sources are new must be known before they are inserted.
-                let mut fresh = Vec::new();
-                for d in &item.rollups {
-                    if fresh.last() != Some(&d.seq)
-                        && exists.query_row(params![agent, d.seq as i64], |_| Ok(())).optional()?.is_none()
-                    {
-                        fresh.push(d.seq);
-                    }
-                }
+                // Which rollup sources are new must be known before they are inserted;
+                // deltas are then summed per row, so a batch costs one upsert per
+                // (day, user, application, state) rather than one per span.
+                let fresh = fresh_rollups(&mut existing, agent, &item.rollups)?;
                 let stored = insert_events(&tx, &mut insert, agent, &item.events)?;
-                for d in item.rollups.iter().filter(|d| fresh.contains(&d.seq)) {
-                    seen_app.execute(params![d.app, d.first_ms])?;
+                for ((day, user, app, state), r) in &fresh {
+                    seen_app.execute(params![app, r.first_ms])?;
                     rollup.execute(params![
-                        d.day,
+                        day,
                         agent,
-                        d.user,
-                        d.app,
-                        d.state,
-                        d.duration_ms,
-                        d.first_ms,
-                        d.last_ms
+                        user,
+                        app,
+                        state,
+                        r.duration_ms,
+                        r.spans,
+                        r.first_ms,
+                        r.last_ms
                     ])?;
                 }
                 for a in &item.apps {
