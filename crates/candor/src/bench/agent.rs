@@ -9,7 +9,6 @@
 use anyhow::{bail, Context};
 use candor_proto::policy::{ActivityOptions, Collect, PolicyDoc, TitleMode};
 use candor_proto::Category;
-use candor_server::config::ServerConfig;
 use candor_server::store::{NewConsent, Scope};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -95,6 +94,14 @@ fn measure(pids: &[u32], secs: u64) -> anyhow::Result<Phase> {
     Ok(Phase { cpu_pct: (t1 - t0) as f64 / hz / wall * 100.0, rss_max_kib: rss_max, rss_end_kib: rss_end })
 }
 
+/// The agent and the peers over the same `secs`, side by side.
+async fn measure_both(agent: u32, peers: &[u32], secs: u64) -> anyhow::Result<(Phase, Phase)> {
+    let peers = peers.to_vec();
+    let a = tokio::task::spawn_blocking(move || measure(&[agent], secs));
+    let p = tokio::task::spawn_blocking(move || measure(&peers, secs));
+    Ok((a.await??, p.await??))
+}
+
 fn free_display() -> u32 {
     (200..400)
         .find(|n| {
@@ -137,13 +144,7 @@ pub async fn run(b: AgentBench) -> anyhow::Result<()> {
     conn.sync()?;
 
     // Server in this process; the agent as its own process, enrolled by token.
-    let config = ServerConfig {
-        data_dir: dir.path().join("server"),
-        listen: "127.0.0.1:0".into(),
-        public_url: Some("https://127.0.0.1".into()),
-        ..Default::default()
-    };
-    let server = candor_server::start(config).await?;
+    let server = super::loopback_server(dir.path()).await?;
     let store = server.state.store.clone();
     let doc = PolicyDoc {
         collect: Collect { activity: true, process: true, ..Default::default() },
@@ -235,31 +236,14 @@ pub async fn run(b: AgentBench) -> anyhow::Result<()> {
         });
         (focuser, spawner)
     };
-    let pids = [agent_pid];
-    let busy = tokio::task::spawn_blocking({
-        let secs = b.busy_secs;
-        move || measure(&pids, secs)
-    });
-    let peer_busy = tokio::task::spawn_blocking({
-        let (p, secs) = (peer_pids.clone(), b.busy_secs);
-        move || measure(&p, secs)
-    });
-    let (busy, peer_busy) = (busy.await??, peer_busy.await??);
+    let (busy, peer_busy) = measure_both(agent_pid, &peer_pids, b.busy_secs).await?;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     drivers.0.join().map_err(|_| anyhow::anyhow!("focus driver panicked"))??;
     let spawned = drivers.1.join().map_err(|_| anyhow::anyhow!("spawn driver panicked"))?;
     // Let the agent finish uploading the busy phase before the idle one.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after_busy = count(store.as_ref())?;
-    let idle = tokio::task::spawn_blocking({
-        let secs = b.idle_secs;
-        move || measure(&pids, secs)
-    });
-    let peer_idle = tokio::task::spawn_blocking({
-        let (p, secs) = (peer_pids.clone(), b.idle_secs);
-        move || measure(&p, secs)
-    });
-    let (idle, peer_idle) = (idle.await??, peer_idle.await??);
+    let (idle, peer_idle) = measure_both(agent_pid, &peer_pids, b.idle_secs).await?;
     drop(children);
     server.shutdown().await;
 

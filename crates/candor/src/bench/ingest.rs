@@ -8,7 +8,6 @@ use anyhow::Context;
 use candor_proto::batch::{self, Batch};
 use candor_proto::policy::{Collect, PolicyDoc};
 use candor_proto::{now_ms, Category, Event, Payload};
-use candor_server::config::ServerConfig;
 use candor_server::store::{NewConsent, Scope};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
@@ -59,13 +58,7 @@ fn event(seq: u64, t0: i64, activity: bool) -> Event {
 
 pub async fn run(b: IngestBench) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = ServerConfig {
-        data_dir: dir.path().join("server"),
-        listen: "127.0.0.1:0".into(),
-        public_url: Some("https://127.0.0.1".into()),
-        ..Default::default()
-    };
-    let server = candor_server::start(config).await?;
+    let server = super::loopback_server(dir.path()).await?;
     let store = server.state.store.clone();
     let url = format!("https://127.0.0.1:{}/api/v1/ingest", server.addr.port());
 

@@ -14,6 +14,17 @@ pub enum BenchCmd {
     Agent(agent::AgentBench),
 }
 
+/// A server with embedded storage under `dir`, listening on a free loopback port.
+async fn loopback_server(dir: &std::path::Path) -> anyhow::Result<candor_server::Running> {
+    let config = candor_server::config::ServerConfig {
+        data_dir: dir.join("server"),
+        listen: "127.0.0.1:0".into(),
+        public_url: Some("https://127.0.0.1".into()),
+        ..Default::default()
+    };
+    candor_server::start(config).await
+}
+
 pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Ingest(b) => ingest::run(b).await,
