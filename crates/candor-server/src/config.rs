@@ -20,6 +20,56 @@ pub struct ServerConfig {
     pub presence: PresenceConfig,
     pub auth: AuthConfig,
     pub console: ConsoleConfig,
+    pub retention: RetentionConfig,
+}
+
+/// How long collected data is kept, per category, in days (0: kept until
+/// deleted by hand). Employees under legal hold are exempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub activity_days: u32,
+    pub process_days: u32,
+    pub web_days: u32,
+    pub screen_days: u32,
+    pub file_days: u32,
+    pub device_days: u32,
+    pub chat_days: u32,
+    pub system_days: u32,
+    /// How often the purge runs.
+    pub purge_every_minutes: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            activity_days: 180,
+            process_days: 90,
+            web_days: 90,
+            screen_days: 30,
+            file_days: 180,
+            device_days: 180,
+            chat_days: 365,
+            system_days: 365,
+            purge_every_minutes: 60,
+        }
+    }
+}
+
+impl RetentionConfig {
+    pub fn days(&self, c: candor_proto::Category) -> u32 {
+        use candor_proto::Category::*;
+        match c {
+            Activity => self.activity_days,
+            Process => self.process_days,
+            Web => self.web_days,
+            Screen => self.screen_days,
+            File => self.file_days,
+            Device => self.device_days,
+            Chat => self.chat_days,
+            System => self.system_days,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,6 +133,7 @@ impl Default for ServerConfig {
             presence: PresenceConfig::default(),
             auth: AuthConfig::default(),
             console: ConsoleConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }

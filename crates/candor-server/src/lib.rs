@@ -12,6 +12,7 @@ pub mod enrollment;
 pub mod ingest;
 pub mod policy;
 pub mod presence;
+pub mod retention;
 pub mod roles;
 pub mod store;
 pub mod tls;
@@ -117,6 +118,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         login_limiter: Default::default(),
     });
     presence::spawn(state.clone());
+    retention::spawn(state.clone());
     let addr: SocketAddr =
         config.listen.parse().with_context(|| format!("listen address {:?} is not host:port", config.listen))?;
     let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;

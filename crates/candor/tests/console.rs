@@ -129,7 +129,7 @@ async fn console_in_chromium() {
     assert!(b.text("nav").await.contains("终端"));
     b.page_ok("dashboard").await;
     b.screenshot("dashboard-zh").await;
-    for page in ["agents", "org", "policies", "consent", "apps", "admins", "account"] {
+    for page in ["agents", "org", "policies", "consent", "apps", "retention", "admins", "account"] {
         b.click(&format!("#nav-{page}")).await;
         b.page_ok(page).await;
         b.screenshot(&format!("{page}-system-admin")).await;

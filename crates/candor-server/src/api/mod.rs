@@ -136,7 +136,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    use admin::{activity, admins, agents, alerts, dashboard, events, org, policies, reports};
+    use admin::{activity, admins, agents, alerts, dashboard, events, org, policies, reports, retention};
     let body_limit = state.config.ingest.max_batch_bytes;
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", assets::INDEX) }))
@@ -185,6 +185,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/employees/{id}/timeline", get(reports::timeline))
         .route("/api/v1/stats", get(reports::stats))
         .route("/api/v1/stats/export", get(reports::export))
+        .route("/api/v1/retention", get(retention::overview))
+        .route("/api/v1/retention/purge", post(retention::purge))
+        .route("/api/v1/employees/{id}/legal-hold", put(retention::place_hold).delete(retention::release_hold))
         .route("/api/v1/apps", get(activity::catalogue))
         .route("/api/v1/apps/{app}/class", put(activity::set_class))
         .route("/api/v1/apps/{app}/icon", get(activity::icon))

@@ -87,6 +87,7 @@ const PAGES = [
   ["apps", "nav_apps", "view_policies", pageApps],
   ["alerts", "nav_alerts", "view_alerts", pageAlerts],
   ["events", "nav_events", "view_events", pageEvents],
+  ["retention", "nav_retention", "view_consent", pageRetention],
   ["access", "nav_access", "view_access_log", pageAccess],
   ["admins", "nav_admins", "manage_admins", pageAdmins],
   ["account", "nav_account", null, pageAccount],
@@ -478,6 +479,25 @@ async function pageEvents(main) {
         query = q.toString();
         await load(false);
       }), results);
+}
+
+// Retention periods, legal holds (placing and releasing one is access-logged) and the purge log.
+async function pageRetention(main) {
+  const r = await api("/api/v1/retention");
+  const cats = ["activity", "process", "web", "screen", "file", "device", "chat", "system"];
+  main.append(h("h1", t("nav_retention")), h("p.muted", t("retention_help")),
+    h("div#retention-periods", table(["category", "kept_for"], cats.map((c) => ({ cells: [catName(c), r.periods[c + "_days"] ? t("days_n", { n: r.periods[c + "_days"] }) : t("kept_forever")] })))));
+  const edit = can("manage_consent");
+  main.append(h("h2", t("legal_holds")), h("div#retention-holds", table(["employee", "reason", "recorded_by", "recorded_at", ""], r.holds.map((x) => ({ cells: [empName(x.employee_id), x.reason, x.set_by, fmtTime(x.set_ms),
+    edit ? h("button.secondary", { on: { click: async () => { await api(`/api/v1/employees/${x.employee_id}/legal-hold`, { method: "DELETE" }); route(); } } }, t("release")) : null] })))));
+  if (edit) {
+    main.append(form([h("label", t("employee"), select("employee", S.employees.map((e) => [e.id, e.name]))), h("label", t("reason"), h("input", { name: "reason", required: true, size: 40 }))],
+      t("place_hold"), async (fd) => { await api(`/api/v1/employees/${Number(fd.get("employee"))}/legal-hold`, { method: "PUT", body: { reason: fd.get("reason") } }); route(); }));
+  }
+  main.append(h("h2", t("purge_log")), h("div#retention-purges", table(["time", "category", "cutoff", "events", "rollups", "held_endpoints"], r.purges.map((p) => ({ cells: [fmtTime(p.ts_ms), catName(p.category), fmtTime(p.cutoff_ms), fmtNum(p.events), fmtNum(p.rollups), fmtNum(p.held_endpoints)] })))));
+  if (edit) {
+    main.append(h("button#purge-now", { on: { click: async () => { await api("/api/v1/retention/purge", { method: "POST", body: {} }); route(); } } }, t("purge_now")));
+  }
 }
 
 async function pageAccess(main) {

@@ -412,7 +412,38 @@ pub trait ActivityStore {
     fn set_app_class(&self, app: &str, department_id: u64, class: Option<&str>, by: &str, now_ms: i64) -> Result<()>;
 }
 
-pub trait Store: AdminStore + AlertStore + ActivityStore + Send + Sync + 'static {
+#[derive(Debug, Clone, Serialize)]
+pub struct LegalHold {
+    pub employee_id: u64,
+    pub reason: String,
+    pub set_by: String,
+    pub set_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PurgeRecord {
+    pub id: u64,
+    pub ts_ms: i64,
+    pub category: String,
+    pub cutoff_ms: i64,
+    pub events: u64,
+    pub rollups: u64,
+    pub held_endpoints: u64,
+}
+
+/// Retention: purges and the legal holds that suspend them.
+pub trait RetentionStore {
+    fn legal_holds(&self) -> Result<Vec<LegalHold>>;
+    /// Place (`Some(reason)`) or release (`None`) a hold on an employee.
+    fn set_legal_hold(&self, employee_id: u64, reason: Option<&str>, by: &str, now_ms: i64) -> Result<()>;
+    /// Delete `category` events older than `cutoff_ms` (and, for activity, the
+    /// rollup days before `cutoff_day`), except on endpoints of employees
+    /// under hold; in chunks, so ingest goes on meanwhile. Logged.
+    fn purge(&self, category: Category, cutoff_ms: i64, cutoff_day: Option<&str>, now_ms: i64) -> Result<PurgeRecord>;
+    fn purge_log(&self, limit: u32) -> Result<Vec<PurgeRecord>>;
+}
+
+pub trait Store: AdminStore + AlertStore + ActivityStore + RetentionStore + Send + Sync + 'static {
     // Ingest (called by the single ingest writer).
     fn ingest(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>>;
 

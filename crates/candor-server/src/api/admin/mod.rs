@@ -12,6 +12,7 @@ pub mod events;
 pub mod org;
 pub mod policies;
 pub mod reports;
+pub mod retention;
 
 use super::auth::AdminSession;
 use super::{ApiError, AppState};
@@ -101,6 +102,19 @@ impl Visibility {
         }
         Ok(Some(store.agents()?.into_iter().filter(|a| self.agent(a)).map(|a| a.id).collect()))
     }
+}
+
+/// An employee the caller may see; not found otherwise.
+pub(crate) async fn visible_employee(
+    state: &Arc<AppState>,
+    session: &AdminSession,
+    id: u64,
+) -> Result<crate::store::Employee, ApiError> {
+    let vis = Visibility::load(state, session).await?;
+    let all = state.db(|s| s.employees()).await?;
+    all.into_iter()
+        .find(|e| e.id == id && vis.department(e.department_id))
+        .ok_or_else(|| not_found(format!("employee {id}")))
 }
 
 /// Not found, whether it does not exist or is outside the caller's scope.

@@ -4,7 +4,7 @@
 //! person's data is written to the access log.
 
 use super::activity::{self, ActivitySummary, AppTime};
-use super::{audit, not_found, Visibility};
+use super::{audit, not_found, visible_employee, Visibility};
 use crate::api::auth::AdminSession;
 use crate::api::{ApiError, AppState, State};
 use crate::company_time::{date_at, day_bounds, parse_date, parse_tz};
@@ -29,14 +29,6 @@ fn agents_of(agents: &[Agent], e: &Employee) -> Vec<u64> {
         .filter(|a| a.employee_id == Some(e.id) || e.username.as_ref().is_some_and(|u| a.users.contains(u)))
         .map(|a| a.id)
         .collect()
-}
-
-async fn visible_employee(state: &Arc<AppState>, session: &AdminSession, id: u64) -> Result<Employee, ApiError> {
-    let vis = Visibility::load(state, session).await?;
-    let all = state.db(|s| s.employees()).await?;
-    all.into_iter()
-        .find(|e| e.id == id && vis.department(e.department_id))
-        .ok_or_else(|| not_found(format!("employee {id}")))
 }
 
 #[derive(Deserialize)]

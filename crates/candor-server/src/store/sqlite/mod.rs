@@ -11,6 +11,7 @@ mod admins;
 mod alerts;
 mod ingest;
 mod records;
+mod retention;
 
 use super::{Result, StoreError};
 use rusqlite::Connection;
@@ -25,6 +26,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
+    include_str!("schema_v5.sql"),
 ];
 
 pub struct SqliteStore {
