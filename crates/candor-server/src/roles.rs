@@ -4,6 +4,7 @@
 //! security admin owns policies and reads collected data; the auditor reads
 //! configuration and is the only role that reads the access log. A department
 //! manager reads only the endpoints, employees and data of their departments.
+//! An employee account sees only its own data, in the self-service portal.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,9 @@ pub enum Role {
     SecurityAdmin,
     Auditor,
     DepartmentManager,
+    /// An employee in the self-service portal: their own data, nothing else.
+    /// The account's username is the employee's login name.
+    Employee,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +35,8 @@ pub enum Perm {
     ViewAlerts,
     ManageAlerts,
     ViewAccessLog,
+    /// See, export, and see who viewed, one's own data.
+    OwnData,
 }
 
 impl Role {
@@ -40,11 +46,12 @@ impl Role {
             Role::SecurityAdmin => "security_admin",
             Role::Auditor => "auditor",
             Role::DepartmentManager => "department_manager",
+            Role::Employee => "employee",
         }
     }
 
     pub fn parse(s: &str) -> Option<Role> {
-        [Role::SystemAdmin, Role::SecurityAdmin, Role::Auditor, Role::DepartmentManager]
+        [Role::SystemAdmin, Role::SecurityAdmin, Role::Auditor, Role::DepartmentManager, Role::Employee]
             .into_iter()
             .find(|r| r.as_str() == s)
     }
@@ -81,6 +88,7 @@ impl Role {
             }
             Role::Auditor => matches!(p, ViewOrg | ViewAgents | ViewPolicies | ViewConsent | ViewAccessLog),
             Role::DepartmentManager => matches!(p, ViewOrg | ViewAgents | ViewEvents | ViewAlerts),
+            Role::Employee => p == OwnData,
         }
     }
 
@@ -106,5 +114,7 @@ mod tests {
         assert!(Role::SecurityAdmin.can(Perm::ManageAlerts) && !Role::DepartmentManager.can(Perm::ManageAlerts));
         assert!(!Role::SystemAdmin.can(Perm::ViewAlerts));
         assert_eq!(Role::parse("auditor"), Some(Role::Auditor));
+        assert!(Role::Employee.can(Perm::OwnData) && !Role::Employee.can(Perm::ViewOrg));
+        assert!(!Role::SecurityAdmin.can(Perm::OwnData));
     }
 }

@@ -328,5 +328,19 @@ async fn console_in_chromium() {
     b.click("#login-form button").await;
     b.wait_text("#login-form", "已锁定").await;
     b.screenshot("locked").await;
+
+    // The employee's own portal: their day, who viewed it (the security admin did, above).
+    let account = team.sys.post("/api/v1/admins", json!({"username": "zhangsan", "role": "employee"})).await;
+    b.login(&console, "zhangsan", account["password"].as_str().unwrap()).await;
+    b.page_ok("mydata").await;
+    b.wait_text("#mydata-active_time", "50 min").await;
+    b.wait_text("#mydata-apps", "WPS 文字").await;
+    let nav = b.text("nav").await;
+    assert!(!nav.contains("终端") && !nav.contains("统计"), "an employee sees only the portal: {nav}");
+    b.screenshot("portal-mydata").await;
+    b.click("#nav-views").await;
+    b.page_ok("views").await;
+    b.wait_text("#views-table", "timeline.view").await;
+    b.screenshot("portal-views").await;
     agent.stop();
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod agent;
 pub mod auth;
+pub mod portal;
 
 use crate::config::ServerConfig;
 use crate::ingest::IngestWriter;
@@ -185,6 +186,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/employees/{id}/timeline", get(reports::timeline))
         .route("/api/v1/stats", get(reports::stats))
         .route("/api/v1/stats/export", get(reports::export))
+        .route("/api/v1/portal/day", get(portal::day))
+        .route("/api/v1/portal/views", get(portal::views))
+        .route("/api/v1/portal/export", get(portal::export))
         .route("/api/v1/retention", get(retention::overview))
         .route("/api/v1/retention/purge", post(retention::purge))
         .route("/api/v1/employees/{id}/legal-hold", put(retention::place_hold).delete(retention::release_hold))

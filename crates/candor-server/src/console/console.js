@@ -90,6 +90,8 @@ const PAGES = [
   ["retention", "nav_retention", "view_consent", pageRetention],
   ["access", "nav_access", "view_access_log", pageAccess],
   ["admins", "nav_admins", "manage_admins", pageAdmins],
+  ["mydata", "nav_mydata", "own_data", pageMyData],
+  ["views", "nav_views", "own_data", pageViews],
   ["account", "nav_account", null, pageAccount],
 ];
 
@@ -196,7 +198,7 @@ function appLabel(a) {
 // Active time split by class as one stacked SVG bar with a legend.
 function classSplit(classes, id) {
   const total = Object.values(classes).reduce((a, b) => a + b, 0);
-  const svg = svgEl("svg", { viewBox: "0 0 1000 24", width: "100%", height: 24, id, role: "img" });
+  const svg = svgEl("svg", { viewBox: "0 0 1000 24", width: "100%", height: 24, preserveAspectRatio: "none", id, role: "img" });
   let x = 0;
   for (const [c, ms] of Object.entries(classes)) {
     const w = total ? (ms / total) * 1000 : 0;
@@ -481,6 +483,26 @@ async function pageEvents(main) {
       }), results);
 }
 
+// The employee's own portal: their day as admins see it, their consents, an export of everything.
+async function pageMyData(main, arg) {
+  const day = h("input#mydata-date", { type: "date", value: arg || today() });
+  day.addEventListener("change", () => { location.hash = "#/mydata/" + day.value; });
+  const d = await api("/api/v1/portal/day?date=" + encodeURIComponent(arg || today()));
+  main.append(h("h1", t("nav_mydata")), h("p.muted", t("mydata_help")),
+    h("div.row", h("label", t("date"), day), h("a.button#export-mine", { href: "/api/v1/portal/export", download: "" }, t("export_mine"))),
+    h("h2", `${d.employee.name} · ${d.date}`), dayStrip(d), activitySummary(d.activity, "mydata"),
+    h("h2", t("events") + ` (${fmtNum(d.events.length)}${d.truncated ? "+" : ""})`),
+    table(["time", "category", "duration", "payload"], d.events.slice(0, 500).map((e) => ({ cells: [fmtTime(e.ts_ms), catName(e.category), e.duration_ms ? fmtDur(e.duration_ms) : "", describe(e.payload)] }))),
+    h("h2", t("consent_records")),
+    table(["category", "status", "method", "recorded_at"], d.consents.map((c) => ({ cells: [catName(c.category), c.granted ? t("granted") : t("withdrawn"), c.method, fmtTime(c.recorded_ms)] }))));
+}
+
+async function pageViews(main) {
+  const v = await api("/api/v1/portal/views");
+  main.append(h("h1", t("nav_views")), h("p.muted", t("views_help")),
+    h("div#views-table", table(["time", "actor", "action", "target"], v.map((e) => ({ cells: [fmtTime(e.ts_ms), e.actor, e.action, h("code", e.target)] })))));
+}
+
 // Retention periods, legal holds (placing and releasing one is access-logged) and the purge log.
 async function pageRetention(main) {
   const r = await api("/api/v1/retention");
@@ -507,7 +529,7 @@ async function pageAccess(main) {
 
 async function pageAdmins(main) {
   const admins = await api("/api/v1/admins");
-  const roles = ["system_admin", "security_admin", "auditor", "department_manager"];
+  const roles = ["system_admin", "security_admin", "auditor", "department_manager", "employee"];
   const state = (a) => a.disabled ? h("span.bad", t("disabled")) : a.locked_until_ms > Date.now() ? h("span.bad", t("locked")) : h("span.ok", t("active"));
   main.append(h("h1", t("admins")),
     table(["id", "username", "role", "departments", "status", ""], admins.map((a) => ({ cells: [a.id, a.username, t("role_" + a.role), a.departments.map(deptName).join(", "), state(a),

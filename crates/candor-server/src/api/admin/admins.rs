@@ -41,6 +41,17 @@ pub async fn create_admin(
     if b.role == Role::DepartmentManager && b.departments.is_empty() {
         return Err(ApiError::bad_request("a department manager needs at least one department"));
     }
+    if b.role == Role::Employee {
+        let name = b.username.clone();
+        let known =
+            state.db(move |s| s.employees()).await?.iter().any(|e| e.username.as_deref() == Some(name.as_str()));
+        if !known {
+            return Err(ApiError::bad_request(format!(
+                "an employee account's username must be an employee's login name; no employee has {:?}",
+                b.username
+            )));
+        }
+    }
     let password = generate_password();
     let pw = password.clone();
     let hash = tokio::task::spawn_blocking(move || hash_password(&pw))
