@@ -103,6 +103,9 @@ pub struct EffectivePolicy {
     pub consented: CategorySet,
     /// enabled ∩ consented, plus `system`: what the agent may collect.
     pub allowed: CategorySet,
+    /// The endpoint is a personal device: only `system` is allowed.
+    #[serde(default)]
+    pub personal: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,10 +121,21 @@ impl EffectivePolicy {
     pub fn compose(policy: Option<PolicyRef>, doc: PolicyDoc, employees: Vec<u64>, consented: CategorySet) -> Self {
         let mut allowed = CategorySet(doc.collect.enabled().0 & consented.0);
         allowed.insert(Category::System);
-        let mut p = EffectivePolicy { etag: String::new(), policy, doc, employees, consented, allowed };
-        let json = serde_json::to_vec(&p).unwrap_or_default();
-        p.etag = crate::token::short_hash(&json);
-        p
+        EffectivePolicy { etag: String::new(), policy, doc, employees, consented, allowed, personal: false }.sealed()
+    }
+
+    /// Personal-device mode: whatever the policy and consent, nothing but system events.
+    pub fn personal_device(mut self) -> Self {
+        self.personal = true;
+        self.allowed = [Category::System].into_iter().collect();
+        self.sealed()
+    }
+
+    fn sealed(mut self) -> Self {
+        self.etag = String::new();
+        let json = serde_json::to_vec(&self).unwrap_or_default();
+        self.etag = crate::token::short_hash(&json);
+        self
     }
 
     /// Before the first policy arrives an agent collects only system events.

@@ -28,7 +28,12 @@ pub fn resolve(inputs: PolicyInputs) -> EffectivePolicy {
             }
         }
     }
-    EffectivePolicy::compose(pref, doc, inputs.employees, consented)
+    let effective = EffectivePolicy::compose(pref, doc, inputs.employees, consented);
+    if inputs.personal {
+        effective.personal_device()
+    } else {
+        effective
+    }
 }
 
 pub fn effective_for(store: &dyn Store, agent_id: u64) -> Result<EffectivePolicy> {
@@ -74,12 +79,26 @@ mod tests {
                 consent(11, Category::Web, true),
                 consent(10, Category::Activity, true),
             ],
+            personal: false,
         };
         let e = resolve(inputs);
         assert_eq!(e.policy.as_ref().unwrap().id, 2);
         assert!(e.allows(Category::Web));
         assert!(!e.allows(Category::Activity));
         assert!(!e.consented.contains(Category::Activity), "employee 11 did not consent");
+    }
+
+    #[test]
+    fn personal_devices_collect_only_system_events() {
+        let inputs = PolicyInputs {
+            candidates: vec![(Scope::Global, policy(1, true))],
+            employees: vec![10],
+            consents: vec![consent(10, Category::Web, true)],
+            personal: true,
+        };
+        let e = resolve(inputs);
+        assert!(e.personal);
+        assert_eq!(e.allowed.iter().collect::<Vec<_>>(), vec![Category::System]);
     }
 
     #[test]

@@ -347,13 +347,15 @@ async function pageAgent(main, id) {
       [{ cells: [agentStatus(a), a.os, a.agent_version, a.users.join(", "), a.addresses.join(", "), fmtTime(a.last_seen_ms), a.notices.join("; ")] }])),
     h("div.panel", h("strong", t("policy_current") + ": "), eff.current.policy ? `${eff.current.policy.name} r${eff.current.policy.revision} (${eff.current.policy.scope})` : t("none"), " · ",
       h("span", t("collect") + ": "), eff.current.allowed ? catList(eff.current.allowed) : "", " · ",
-      eff.applied === eff.current.etag ? h("span.ok", t("up_to_date")) : h("span.bad", t("pending"))));
+      eff.applied === eff.current.etag ? h("span.ok", t("up_to_date")) : h("span.bad", t("pending")),
+      eff.current.personal ? h("span.tag", " " + t("personal_device")) : null));
   if (can("manage_agents")) {
     main.append(h("h2", t("assign")),
       form([h("label", t("employee"), select("employee_id", [["", t("none")], ...S.employees.map((e) => [e.id, e.name])], a.employee_id)),
-            h("label", t("department"), select("department_id", deptOptions(true), a.department_id))], t("save"), async (f) => {
+            h("label", t("department"), select("department_id", deptOptions(true), a.department_id)),
+            h("label", t("personal_device"), select("personal", [["false", t("no")], ["true", t("personal_yes")]], String(a.personal)))], t("save"), async (f) => {
         const num = (k) => f.get(k) ? Number(f.get(k)) : null;
-        await api(`/api/v1/agents/${id}/assignment`, { method: "PUT", body: { employee_id: num("employee_id"), department_id: num("department_id") } });
+        await api(`/api/v1/agents/${id}/assignment`, { method: "PUT", body: { employee_id: num("employee_id"), department_id: num("department_id"), personal: f.get("personal") === "true" } });
         return msg(t("saved"));
       }));
     if (!a.revoked_ms) main.append(h("h2", t("revoke")), form([h("label", t("revoke_reason"), h("input", { name: "reason", size: 40 }))], t("revoke"), async (f) => {

@@ -216,6 +216,8 @@ pub struct Agent {
     pub notices: Vec<String>,
     pub acked_seq: u64,
     pub refused_events: u64,
+    /// Personal-device mode: collects nothing but system events.
+    pub personal: bool,
 }
 
 /// What authenticates an agent, cached by the API layer.
@@ -331,6 +333,8 @@ pub struct PolicyInputs {
     pub employees: Vec<u64>,
     /// Latest consent per (employee, category).
     pub consents: Vec<ConsentRecord>,
+    /// Personal-device mode: nothing but system events, whatever the policy.
+    pub personal: bool,
 }
 
 /// Console accounts and their sessions.
@@ -477,6 +481,7 @@ pub trait Store: AdminStore + AlertStore + ActivityStore + RetentionStore + Send
     fn agent(&self, agent_id: u64) -> Result<Option<Agent>>;
     fn revoke_agent(&self, agent_id: u64, reason: &str, now_ms: i64) -> Result<()>;
     fn assign_agent(&self, agent_id: u64, employee_id: Option<u64>, department_id: Option<u64>) -> Result<()>;
+    fn set_agent_personal(&self, agent_id: u64, personal: bool) -> Result<()>;
     /// Record a heartbeat; returns true if the agent's logged-in users changed.
     fn heartbeat(
         &self,

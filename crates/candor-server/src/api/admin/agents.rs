@@ -78,6 +78,9 @@ pub struct AgentAssignment {
     employee_id: Option<Option<u64>>,
     #[serde(default, deserialize_with = "present")]
     department_id: Option<Option<u64>>,
+    /// Personal-device mode: nothing but system events is collected.
+    #[serde(default)]
+    personal: Option<bool>,
 }
 
 pub async fn assign_agent(
@@ -91,6 +94,10 @@ pub async fn assign_agent(
     let employee = r.employee_id.unwrap_or(current.employee_id);
     let department = r.department_id.unwrap_or(current.department_id);
     state.db(move |s| s.assign_agent(id, employee, department)).await?;
+    if let Some(personal) = r.personal.filter(|p| *p != current.personal) {
+        audit(&state, &session.0, "agent.personal", format!("agent:{id} personal:{personal}")).await?;
+        state.db(move |s| s.set_agent_personal(id, personal)).await?;
+    }
     state.bump_epoch();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -33,12 +33,13 @@ fn agent_row(r: &Row) -> rusqlite::Result<Agent> {
         notices: json_vec(r.get(15)?),
         acked_seq: r.get::<_, i64>(16)? as u64,
         refused_events: r.get::<_, i64>(17)? as u64,
+        personal: r.get(18)?,
     })
 }
 
 const AGENT_COLS: &str = "id, hostname, os, agent_version, department_id, employee_id, enrolled_ms, revoked_ms,
     revoked_reason, last_seen_ms, online, users, addresses, applied_policy, spool_events, notices, acked_seq,
-    refused_events";
+    refused_events, personal";
 
 fn policy_row(r: &Row) -> rusqlite::Result<Policy> {
     let doc: String = r.get(2)?;
@@ -322,6 +323,16 @@ impl Store for SqliteStore {
         })
     }
 
+    fn set_agent_personal(&self, agent_id: u64, personal: bool) -> Result<()> {
+        self.write(|c| {
+            let n = c.execute("UPDATE agents SET personal = ?2 WHERE id = ?1", params![agent_id as i64, personal])?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("agent {agent_id}")));
+            }
+            Ok(())
+        })
+    }
+
     fn assign_agent(&self, agent_id: u64, employee_id: Option<u64>, department_id: Option<u64>) -> Result<()> {
         self.write(|c| {
             let n = c.execute(
@@ -591,6 +602,7 @@ impl Store for SqliteStore {
                 candidates.push((scope, p));
             }
         }
+        let personal = agent.personal;
         let employees: Vec<u64> = match agent.employee_id {
             Some(e) => vec![e],
             None => self
@@ -611,7 +623,7 @@ impl Store for SqliteStore {
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })?);
         }
-        Ok(PolicyInputs { candidates, employees, consents })
+        Ok(PolicyInputs { candidates, employees, consents, personal })
     }
 
     fn record_consent(&self, n: &NewConsent) -> Result<u64> {

@@ -1,0 +1,48 @@
+//! Personal-device mode: an endpoint marked personal collects nothing but
+//! system events, whatever its policy and consent say — on the agent (the
+//! gate drops them) and at ingest (the server refuses them).
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn personal_devices_collect_only_system_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), "").await;
+    let mut agent = Agent::enroll(&server, "agent", &fast_agent_toml(""));
+    let team = server.team().await;
+    team.setup_collection(agent.id, &["activity"], true).await;
+    team.sys.put(&format!("/api/v1/agents/{}/assignment", agent.id), json!({"personal": true})).await;
+    let eff = team.sec.get(&format!("/api/v1/agents/{}/effective-policy", agent.id)).await;
+    assert_eq!(eff["current"]["personal"], true);
+    assert_eq!(eff["current"]["allowed"], 1 << 8, "system only: {eff}");
+
+    // The synthetic source (activity) waits for its category to be allowed.
+    agent.start(&["--synthetic-rate", "1000", "--synthetic-total", "200"]);
+    team.wait_applied(agent.id).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(server.synthetic_counts(agent.id).0, 0, "nothing personal stored");
+    // The agent still reports itself (system events).
+    let started: i64 = server
+        .db()
+        .query_row(
+            "SELECT count(*) FROM events WHERE agent_id = ?1 AND json_extract(payload, '$.type') = 'agent_started'",
+            [agent.id as i64],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(started, 1);
+    // Even an agent that ignored the mode could not store anything personal.
+    let (status, ack) = agent.send(&server, vec![synthetic_event(1_000_000, candor_proto::Category::Activity)]).await;
+    assert_eq!((status, ack["refused"].as_u64()), (200, Some(1)), "{ack}");
+    // Back to a company device: collection resumes under the policy and consent.
+    team.sys.put(&format!("/api/v1/agents/{}/assignment", agent.id), json!({"personal": false})).await;
+    wait_until(Duration::from_secs(20), "collection resumes", async || server.synthetic_counts(agent.id).0 == 200)
+        .await;
+    agent.stop();
+    let log = team.aud.get("/api/v1/access-log").await;
+    assert!(log.as_array().unwrap().iter().any(|e| e["action"] == "agent.personal"));
+}
