@@ -110,9 +110,19 @@ async fn exec_and_exit_from_netlink_and_the_proc_scan_fallback() {
         )
         .await;
     team.wait_applied(agent.id).await;
-    Command::new(&probe).arg("0.1").status().unwrap();
-    let evs = wait_events(&server, agent.id, &probe_s, 4).await;
-    assert_eq!(evs[2].2["cmdline"], json!([probe_s, "0.1"]));
+    // Under a loaded CI machine the kernel's per-socket queue can overflow
+    // (every thread start of every test is a connector message; the agent
+    // then reports the loss as a notice): run the probe again if one is lost.
+    let mut with_cmdline = None;
+    for _ in 0..3 {
+        Command::new(&probe).arg("0.3").status().unwrap();
+        let evs = wait_events(&server, agent.id, &probe_s, 4).await;
+        with_cmdline = evs.iter().find(|e| e.2.get("cmdline").is_some()).map(|e| e.2["cmdline"].clone());
+        if with_cmdline.is_some() {
+            break;
+        }
+    }
+    assert_eq!(with_cmdline, Some(json!([probe_s, "0.3"])), "{}", agent.log());
     agent.stop();
     scan.stop();
 }
