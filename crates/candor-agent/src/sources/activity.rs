@@ -9,7 +9,7 @@
 use crate::config::X11Config;
 use crate::gate::Recorder;
 use crate::notices::Notices;
-use crate::platform::sessions;
+use crate::platform::sessions::{self, GraphicalSession};
 use crate::platform::x11::{LockState, Target};
 use crate::platform::{Observation, WindowInfo};
 use crate::spool::Record;
@@ -153,29 +153,28 @@ impl Merger {
 const SESSION_POLL: Duration = Duration::from_secs(2);
 
 /// The displays to watch now, by key: the configured display; else every
-/// active X11 login session (logind) with its own cookie and user; else
-/// `$DISPLAY` or `:0`.
-fn targets(x11: &X11Config, hostname: &str) -> Vec<(String, Target)> {
+/// active X11 login session (logind), each with its own user (and, when its
+/// watcher starts, its own cookie); else `$DISPLAY` or `:0`.
+fn targets(x11: &X11Config) -> Vec<(String, Target, Option<GraphicalSession>)> {
     if let Some(d) = &x11.display {
-        return vec![(d.clone(), Target { display: Some(d.clone()), ..Default::default() })];
+        return vec![(d.clone(), Target { display: Some(d.clone()), ..Default::default() }, None)];
     }
     if let Some(list) = sessions::list(&x11.sessions_dir).filter(|l| !l.is_empty()) {
         return list
             .into_iter()
             .map(|s| {
-                let auth = sessions::cookie(&s, hostname);
                 let t = Target {
                     display: Some(s.display.clone()),
-                    auth,
+                    auth: None,
                     user: Some(s.user.clone()),
                     session: Some(s.id.clone()),
                 };
-                (format!("session {} ({} on {})", s.id, s.user, s.display), t)
+                (format!("session {} ({} on {})", s.id, s.user, s.display), t, Some(s))
             })
             .collect();
     }
     x11.fallback_display()
-        .map(|d| vec![(d.clone(), Target { display: Some(d), ..Default::default() })])
+        .map(|d| vec![(d.clone(), Target { display: Some(d), ..Default::default() }, None)])
         .unwrap_or_default()
 }
 
@@ -193,6 +192,7 @@ impl Watching {
         recorder: &Recorder,
         policy: &watch::Receiver<Arc<EffectivePolicy>>,
         target: Target,
+        auth: Option<(Vec<u8>, Vec<u8>)>,
         logind_bus: Option<String>,
     ) -> Option<Watching> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -204,7 +204,7 @@ impl Watching {
             }
         };
         let (tx, rx) = mpsc::channel(64);
-        let (t, s, l) = (target.clone(), stop.clone(), locked.clone());
+        let (t, s, l) = (Target { auth, ..target.clone() }, stop.clone(), locked.clone());
         let spawned = std::thread::Builder::new().name("x11-watch".into()).spawn(move || {
             crate::platform::x11::watch(t, Duration::from_secs(5), tx, s, l, |n| tracing::warn!("{n}"));
         });
@@ -257,7 +257,8 @@ pub async fn supervise(
         let mut running: HashMap<String, Watching> = HashMap::new();
         let mut changes = policy.clone();
         let stopping = loop {
-            let wanted: HashMap<String, Target> = targets(&x11, &hostname).into_iter().collect();
+            let wanted: HashMap<String, (Target, Option<GraphicalSession>)> =
+                targets(&x11).into_iter().map(|(k, t, s)| (k, (t, s))).collect();
             if wanted.is_empty() {
                 notices.set(
                     "display",
@@ -266,18 +267,23 @@ pub async fn supervise(
             } else {
                 notices.clear("display");
             }
-            let gone: Vec<String> =
-                running.iter().filter(|(k, w)| wanted.get(*k) != Some(&w.target)).map(|(k, _)| k.clone()).collect();
+            let gone: Vec<String> = running
+                .iter()
+                .filter(|(k, w)| wanted.get(*k).map(|(t, _)| t) != Some(&w.target))
+                .map(|(k, _)| k.clone())
+                .collect();
             for k in gone {
                 if let Some(w) = running.remove(&k) {
                     tracing::info!(display = %k, "display or session ended; stop watching it");
                     w.stop().await;
                 }
             }
-            for (k, t) in wanted {
+            for (k, (t, session)) in wanted {
                 if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(k) {
                     tracing::info!(display = %slot.key(), "watching");
-                    if let Some(w) = Watching::start(&recorder, &policy, t, x11.logind_bus.clone()) {
+                    // The cookie is read once, when watching begins.
+                    let auth = session.as_ref().and_then(|s| sessions::cookie(s, &hostname));
+                    if let Some(w) = Watching::start(&recorder, &policy, t, auth, x11.logind_bus.clone()) {
                         slot.insert(w);
                     }
                 }

@@ -31,12 +31,7 @@ async fn me(state: &Arc<AppState>, session: &AdminSession) -> Result<(Employee, 
         .into_iter()
         .find(|e| e.username.as_deref() == Some(name.as_str()))
         .ok_or_else(|| ApiError::forbidden("this account is not linked to an employee"))?;
-    let agents = state.db(|s| s.agents()).await?;
-    let mine = agents
-        .iter()
-        .filter(|a| a.employee_id == Some(e.id) || a.users.iter().any(|u| Some(u) == e.username.as_ref()))
-        .map(|a| a.id)
-        .collect();
+    let mine = super::admin::agents_of(&state.db(|s| s.agents()).await?, &e);
     Ok((e, mine))
 }
 

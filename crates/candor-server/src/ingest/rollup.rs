@@ -6,7 +6,7 @@
 
 use crate::company_time::{date_at, day_bounds};
 use base64::Engine;
-use candor_proto::{Event, Payload};
+use candor_proto::{Category, Event, Payload};
 use chrono_tz::Tz;
 
 /// Longest span accepted into rollups: the agent cuts spans at 60 s, so
@@ -46,7 +46,8 @@ const STATES: [&str; 3] = ["active", "idle", "locked"];
 pub fn deltas(tz: Tz, events: &[Event]) -> (Vec<RollupDelta>, Vec<AppUpsert>) {
     let mut out = Vec::new();
     let mut apps = Vec::new();
-    for e in events {
+    // Only activity events carry spans or catalogue entries: others are not parsed again.
+    for e in events.iter().filter(|e| e.category == Category::Activity) {
         match serde_json::from_slice::<Payload>(&e.payload) {
             Ok(Payload::Activity { app, state, user, .. }) => {
                 let Some(state) = STATES.iter().find(|s| **s == state) else { continue };
@@ -94,7 +95,6 @@ pub fn deltas(tz: Tz, events: &[Event]) -> (Vec<RollupDelta>, Vec<AppUpsert>) {
 mod tests {
     use super::*;
     use crate::company_time::parse_tz;
-    use candor_proto::Category;
 
     fn span(seq: u64, ts: i64, dur: u64, state: &str) -> Event {
         Event {

@@ -104,6 +104,15 @@ impl Visibility {
     }
 }
 
+/// The endpoints an employee uses: assigned to them, or with their login name signed in.
+pub(crate) fn agents_of(agents: &[Agent], e: &crate::store::Employee) -> Vec<u64> {
+    agents
+        .iter()
+        .filter(|a| a.employee_id == Some(e.id) || e.username.as_ref().is_some_and(|u| a.users.contains(u)))
+        .map(|a| a.id)
+        .collect()
+}
+
 /// An employee the caller may see; not found otherwise.
 pub(crate) async fn visible_employee(
     state: &Arc<AppState>,

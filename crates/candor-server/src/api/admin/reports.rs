@@ -4,12 +4,12 @@
 //! person's data is written to the access log.
 
 use super::activity::{self, ActivitySummary, AppTime};
-use super::{audit, not_found, visible_employee, Visibility};
+use super::{agents_of, audit, not_found, visible_employee, Visibility};
 use crate::api::auth::AdminSession;
 use crate::api::{ApiError, AppState, State};
 use crate::company_time::{date_at, day_bounds, parse_date, parse_tz};
 use crate::roles::Perm;
-use crate::store::{Agent, Alert, AlertQuery, CategoryTotal, Employee, EventQuery, StoredEvent};
+use crate::store::{Alert, AlertQuery, CategoryTotal, Employee, EventQuery, StoredEvent};
 use axum::extract::{Path, Query};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -21,15 +21,6 @@ use std::sync::Arc;
 
 const MAX_DAYS: u64 = 366;
 const TIMELINE_MAX_EVENTS: u32 = 5000;
-
-/// The endpoints an employee uses: assigned to them, or with their login name signed in.
-fn agents_of(agents: &[Agent], e: &Employee) -> Vec<u64> {
-    agents
-        .iter()
-        .filter(|a| a.employee_id == Some(e.id) || e.username.as_ref().is_some_and(|u| a.users.contains(u)))
-        .map(|a| a.id)
-        .collect()
-}
 
 #[derive(Deserialize)]
 pub struct DayParam {
