@@ -12,6 +12,36 @@ pub struct AgentConfig {
     pub uplink: UplinkConfig,
     pub x11: X11Config,
     pub process: ProcessConfig,
+    pub software: SoftwareConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SoftwareMechanism {
+    /// fanotify exec permission events, else killing right after start.
+    #[default]
+    Auto,
+    Fanotify,
+    /// Kill blocked programs right after they start (weaker; for kernels
+    /// without fanotify permission events, and to test that mode).
+    Kill,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SoftwareConfig {
+    pub mechanism: SoftwareMechanism,
+    /// dpkg's log, followed for installs and removals.
+    pub dpkg_log: PathBuf,
+}
+
+impl Default for SoftwareConfig {
+    fn default() -> Self {
+        SoftwareConfig {
+            mechanism: SoftwareMechanism::Auto,
+            dpkg_log: PathBuf::from(crate::software::dpkg_log::DEFAULT_PATH),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +139,7 @@ impl Default for AgentConfig {
             uplink: UplinkConfig::default(),
             x11: X11Config::default(),
             process: ProcessConfig::default(),
+            software: SoftwareConfig::default(),
         }
     }
 }

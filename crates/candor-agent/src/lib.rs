@@ -15,6 +15,7 @@ pub mod notices;
 pub mod platform;
 pub mod policy_sync;
 pub mod presence;
+pub mod software;
 pub mod sources;
 pub mod spool;
 pub mod stop;
@@ -138,6 +139,13 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
         recorder.clone(),
         policy_rx.clone(),
         config.process.clone(),
+        notices.clone(),
+        stop.clone(),
+    ));
+    sources.spawn(software::supervise(
+        recorder.clone(),
+        policy_rx.clone(),
+        config.software.clone(),
         notices.clone(),
         stop.clone(),
     ));

@@ -237,6 +237,40 @@ pub enum Payload {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         exit_code: Option<i32>,
     },
+    /// Software control acted on an exec (see the policy's `software` section).
+    /// Repeats of the same attempt within a second are folded into `count`.
+    SoftwareControl {
+        /// `blocked` (the exec was refused or the process killed) or `alerted` (let through, reported).
+        outcome: String,
+        /// `rule`, `not_listed` (allow-list mode), `install`, `untrusted` or `timeout`.
+        reason: String,
+        /// Name of the deciding rule.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+        /// The program (or script) as the kernel names it; control characters escaped.
+        exe: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        package: Option<String>,
+        /// The employee behind it (login uid through sudo).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uid: Option<u32>,
+        pid: u32,
+        /// `fanotify` (exec refused before it ran) or `kill` (the weaker mode: killed right after it started).
+        mode: String,
+        count: u64,
+    },
+    /// A package was installed, upgraded or removed (from dpkg's log).
+    PackageChange {
+        /// `install`, `upgrade`, `remove` or `purge`.
+        action: String,
+        package: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+    },
 }
 
 impl Payload {
@@ -245,7 +279,12 @@ impl Payload {
     pub fn required_category(&self) -> Option<Category> {
         match self {
             Payload::Synthetic { .. } => None,
-            Payload::SpoolDropped { .. } | Payload::AgentStarted { .. } => Some(Category::System),
+            // Enforcement records are the company's rule acting (the employee is
+            // told at that moment), not observed behaviour: never consent-gated.
+            Payload::SpoolDropped { .. }
+            | Payload::AgentStarted { .. }
+            | Payload::SoftwareControl { .. }
+            | Payload::PackageChange { .. } => Some(Category::System),
             Payload::Activity { .. } | Payload::AppInfo { .. } => Some(Category::Activity),
             Payload::ProcessStart { .. } | Payload::ProcessExit { .. } => Some(Category::Process),
         }

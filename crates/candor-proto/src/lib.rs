@@ -9,6 +9,7 @@ pub mod api;
 pub mod batch;
 pub mod event;
 pub mod policy;
+pub mod software;
 pub mod token;
 
 pub use event::{Category, Event, Payload};

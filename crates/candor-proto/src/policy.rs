@@ -51,6 +51,7 @@ pub struct PolicyDoc {
     pub collect: Collect,
     pub activity: ActivityOptions,
     pub process: ProcessOptions,
+    pub software: crate::software::SoftwareOptions,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -106,6 +106,15 @@ enum Cmd {
         #[command(subcommand)]
         cmd: crate::bench::BenchCmd,
     },
+    /// The agent's notification helper: started by the agent under the
+    /// employee's uid to show one desktop notification, then exits.
+    #[command(hide = true)]
+    NotifyDesktop {
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        body: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -258,6 +267,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Cmd::Bench { cmd } => crate::bench::run(cmd).await,
+        Cmd::NotifyDesktop { title, body } => candor_agent::software::notify::send(&title, &body).await.map(|_| ()),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod catalogue;
 pub mod ctext;
+pub mod fanotify;
 pub mod logind;
 pub mod proc_connector;
 pub mod procinfo;

@@ -25,14 +25,19 @@ pub fn name_of(uid: u32) -> Option<String> {
 
 /// Home directory of `uid`.
 pub fn home_of(uid: u32) -> Option<std::path::PathBuf> {
-    passwd(uid).map(|(_, home)| home)
+    passwd(uid).map(|(_, home, _)| home)
+}
+
+/// Primary group of `uid`.
+pub fn gid_of(uid: u32) -> Option<u32> {
+    passwd(uid).map(|(_, _, gid)| gid)
 }
 
 fn lookup(uid: u32) -> Option<String> {
-    passwd(uid).map(|(name, _)| name)
+    passwd(uid).map(|(name, _, _)| name)
 }
 
-fn passwd(uid: u32) -> Option<(String, std::path::PathBuf)> {
+fn passwd(uid: u32) -> Option<(String, std::path::PathBuf, u32)> {
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     // SAFETY: zeroed passwd is a valid out-parameter; buf outlives the call
     // and its length is passed; the result pointer is checked before use.
@@ -45,7 +50,7 @@ fn passwd(uid: u32) -> Option<(String, std::path::PathBuf)> {
         }
         let name = std::ffi::CStr::from_ptr(pw.pw_name).to_string_lossy().into_owned();
         let home = std::ffi::CStr::from_ptr(pw.pw_dir).to_string_lossy().into_owned();
-        Some((name, home.into()))
+        Some((name, home.into(), pw.pw_gid))
     }
 }
 

@@ -85,6 +85,7 @@ const PAGES = [
   ["timeline", "nav_timeline", "view_events", pageTimeline],
   ["stats", "nav_stats", "view_events", pageStats],
   ["apps", "nav_apps", "view_policies", pageApps],
+  ["software", "nav_software", "view_policies", pageSoftware],
   ["alerts", "nav_alerts", "view_alerts", pageAlerts],
   ["events", "nav_events", "view_events", pageEvents],
   ["retention", "nav_retention", "view_consent", pageRetention],
@@ -176,6 +177,8 @@ function describe(p) {
   if (p.type === "activity") return h("span", h("strong", p.app), p.title ? " — " + p.title : "", " ", h("span.tag", t("state_" + p.state)));
   if (p.type === "process_start") return h("span", t("proc_started"), " ", h("strong", p.exe || (p.comm ? `[${p.comm}]` : t("proc_gone"))), p.package ? h("span.tag", p.package) : null, " ", h("span.muted.mono", `pid ${p.pid} · ${p.user || p.uid || "?"} · ${p.sha256 ? p.sha256.slice(0, 12) : t("no_hash")}`), p.cmdline ? h("div.mono", p.cmdline.join(" ")) : null);
   if (p.type === "process_exit") return h("span", t("proc_exited"), " ", h("strong", p.exe || "pid " + p.pid), p.exit_code != null ? h("span.muted", ` (${p.exit_code})`) : null);
+  if (p.type === "software_control") return h("span", h("span." + (p.outcome === "blocked" ? "bad" : "muted"), t("sw_" + p.outcome)), " ", h("strong", p.exe), " ", h("span.tag", p.rule || t("sw_reason_" + p.reason)), p.count > 1 ? h("span.muted", " ×" + fmtNum(p.count)) : null);
+  if (p.type === "package_change") return h("span", t("pkg_" + p.action), " ", h("strong", p.package), p.version ? h("span.muted", " " + p.version) : null);
   if (p.type === "app_info") return h("span.muted", t("app_described", { app: p.app, name: appName(p) }));
   return h("code", JSON.stringify(p));
 }
@@ -314,6 +317,55 @@ async function pageApps(main) {
   main.append(h("div#apps-table", table(["application", "categories", "class", "department_classes"], rows)));
 }
 
+// Software control: the rules of each policy (edited here) and what the rules did on endpoints.
+const RULE_KEYS = ["file", "path", "sha256", "package", "category"];
+function ruleText(r) {
+  const parts = RULE_KEYS.filter((k) => r[k]).map((k) => `${t("sw_by_" + k)}: ${r[k]}`);
+  if (r.schedule) parts.push(`${t("sw_schedule")}: ${r.schedule.days.join(",")} ${r.schedule.from}–${r.schedule.to}`);
+  return parts.join(" · ");
+}
+async function pageSoftware(main) {
+  const since = Date.now() - 7 * 86400000;
+  const [policies, agents, attempts, packages] = await Promise.all([api("/api/v1/policies"), api("/api/v1/agents"),
+    api(`/api/v1/events?category=system&type=software_control&from=${since}&limit=1000`),
+    api(`/api/v1/events?category=system&type=package_change&from=${since}&limit=1000`)]);
+  const host = (id) => (agents.find((a) => a.id === id) || {}).hostname || "#" + id;
+  const edit = can("manage_policies");
+  main.append(h("h1", t("nav_software")), h("p.muted", t("software_help")));
+  for (const p of policies) {
+    const sw = p.doc.software || { mode: "off", rules: [], install: { action: "allow", allowed_users: [] }, untrusted: "allow" };
+    const save = async (changes) => { await api("/api/v1/policies/" + p.id, { method: "PUT", body: { doc: { ...p.doc, software: { ...sw, ...changes } } } }); route(); };
+    const panel = h("div.panel.software-policy", { "data-policy": p.id }, h("h2", `${p.name} r${p.revision}`),
+      h("p", `${t("sw_mode")}: `, h("strong", t("sw_mode_" + sw.mode)), ` · ${t("sw_install")}: ${t("sw_act_" + (sw.install || {}).action || "allow")} · ${t("sw_untrusted")}: ${t("sw_act_" + (sw.untrusted || "allow"))}`),
+      table(["name", "sw_match", "sw_action", ""], (sw.rules || []).map((r, i) => ({ cells: [r.name, h("span.mono", ruleText(r)), t("sw_act_" + (sw.mode === "allow" ? "allow" : r.action || "block")),
+        edit ? h("button.secondary", { on: { click: () => save({ rules: sw.rules.filter((_, j) => j !== i) }) } }, t("delete")) : null] }))));
+    if (edit) {
+      panel.append(form([
+        h("label", t("sw_mode"), select("mode", ["off", "deny", "allow"].map((m) => [m, t("sw_mode_" + m)]), sw.mode)),
+        h("label", t("sw_install"), select("install", ["allow", "alert", "block"].map((m) => [m, t("sw_act_" + m)]), (sw.install || {}).action || "allow")),
+        h("label", t("sw_untrusted"), select("untrusted", ["allow", "alert", "block"].map((m) => [m, t("sw_act_" + m)]), sw.untrusted || "allow"))],
+        t("save"), (f) => save({ mode: f.get("mode"), install: { ...(sw.install || {}), action: f.get("install") }, untrusted: f.get("untrusted") })),
+      form([
+        h("label", t("name"), h("input", { name: "name", required: true, size: 12 })),
+        h("label", t("sw_match"), select("kind", RULE_KEYS.map((k) => [k, t("sw_by_" + k)]))),
+        h("label", t("sw_value"), h("input", { name: "value", required: true, size: 24 })),
+        h("label", t("sw_action"), select("action", [["block", t("sw_act_block")], ["alert", t("sw_act_alert")]])),
+        h("label", t("sw_work_hours"), h("input", { type: "checkbox", name: "work_hours" }))],
+        t("sw_add_rule"), (f) => {
+          const rule = { name: f.get("name"), [f.get("kind")]: f.get("value").trim(), action: f.get("action") };
+          if (f.get("work_hours") === "on") rule.schedule = { days: ["mon", "tue", "wed", "thu", "fri"], from: "09:00", to: "18:00" };
+          return save({ rules: [...(sw.rules || []), rule] });
+        }));
+    }
+    main.append(panel);
+  }
+  main.append(h("h2", t("sw_attempts")), h("div#software-attempts", table(["time", "agent", "employee", "program", "sw_rule", "sw_outcome", "sw_count", "sha256"],
+    attempts.events.slice().reverse().map((e) => { const x = e.payload; return { cells: [fmtTime(e.ts_ms), host(e.agent_id), x.user || "", h("span.mono", x.exe), x.rule || t("sw_reason_" + x.reason),
+      h("span." + (x.outcome === "blocked" ? "bad" : "muted"), t("sw_" + x.outcome) + (x.mode === "kill" ? ` (${t("sw_mode_kill")})` : "")), fmtNum(x.count), h("span.mono", (x.sha256 || "").slice(0, 12))] }; }))));
+  main.append(h("h2", t("sw_packages")), h("div#software-packages", table(["time", "agent", "sw_action", "package", "version"],
+    packages.events.slice().reverse().map((e) => ({ cells: [fmtTime(e.ts_ms), host(e.agent_id), t("pkg_" + e.payload.action), e.payload.package, e.payload.version || ""] })))));
+}
+
 function agentStatus(a) {
   return a.revoked_ms ? h("span.bad", t("revoked")) : a.online ? h("span.ok", t("online")) : h("span.bad", t("offline"));
 }
@@ -415,7 +467,7 @@ async function pagePolicies(main) {
       form([h("label", t("name"), h("input", { name: "name", required: true, value: p ? p.name : "" })),
             ...CATS.slice(0, 7).map((c) => h("label", catName(c), h("input", { type: "checkbox", name: c, checked: !!(p && p.doc.collect[c]) })))],
         t("save"), async (f) => {
-          const doc = { collect: Object.fromEntries(CATS.slice(0, 7).map((c) => [c, f.get(c) === "on"])) };
+          const doc = { ...(p ? p.doc : {}), collect: Object.fromEntries(CATS.slice(0, 7).map((c) => [c, f.get(c) === "on"])) };
           if (p) await api("/api/v1/policies/" + p.id, { method: "PUT", body: { name: f.get("name"), doc } });
           else await api("/api/v1/policies", { method: "POST", body: { name: f.get("name"), doc } });
           route();

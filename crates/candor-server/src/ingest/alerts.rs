@@ -1,6 +1,6 @@
 //! Alerts raised by what arrives, as a pure function of the batch: data the
 //! spool had to drop, and events refused because policy × consent forbids
-//! them. (DLP and blocked attempts add their own kinds as they land.)
+//! them. blocked or reported program starts (software control). (DLP adds its own kinds as it lands.)
 
 use crate::store::{NewAlert, Severity};
 use candor_proto::{Event, Payload};
@@ -8,8 +8,23 @@ use candor_proto::{Event, Payload};
 pub fn raised_by(agent_id: u64, events: &[Event], refused: &[Event]) -> Vec<NewAlert> {
     let mut out = Vec::new();
     for e in events {
-        if let Ok(Payload::SpoolDropped { count, first_seq, last_seq, reason, .. }) = serde_json::from_slice(&e.payload)
-        {
+        let payload = serde_json::from_slice(&e.payload);
+        if let Ok(Payload::SoftwareControl { outcome, reason, rule, exe, sha256, user, count, mode, .. }) = &payload {
+            let who = user.as_deref().unwrap_or("a system account");
+            let why = rule.as_deref().map(|r| format!("rule “{r}”")).unwrap_or_else(|| reason.replace('_', " "));
+            let times = if *count > 1 { format!(" ({count} attempts)") } else { String::new() };
+            out.push(NewAlert {
+                ts_ms: e.ts_ms,
+                agent_id,
+                kind: if reason == "install" { "install_blocked" } else { "software_blocked" },
+                severity: if outcome == "blocked" { Severity::Warning } else { Severity::Info },
+                detail: format!("{who} tried to start {exe}{times}: {outcome} ({why})"),
+                data: serde_json::json!({"outcome": outcome, "reason": reason, "rule": rule, "exe": exe,
+                    "sha256": sha256, "user": user, "count": count, "mode": mode}),
+                source_seq: e.seq,
+            });
+        }
+        if let Ok(Payload::SpoolDropped { count, first_seq, last_seq, reason, .. }) = payload {
             out.push(NewAlert {
                 ts_ms: e.ts_ms,
                 agent_id,
@@ -69,5 +84,21 @@ mod tests {
         assert_eq!((a[0].kind, a[0].source_seq), ("spool_dropped", 6));
         assert!(a[1].detail.contains("category web"));
         assert!(raised_by(3, &events[1..], &[]).is_empty());
+        let blocked = Payload::SoftwareControl {
+            outcome: "blocked".into(),
+            reason: "rule".into(),
+            rule: Some("游戏".into()),
+            exe: "/tmp/game".into(),
+            sha256: None,
+            package: None,
+            user: Some("alice".into()),
+            uid: Some(1000),
+            pid: 9,
+            mode: "fanotify".into(),
+            count: 3,
+        };
+        let a = raised_by(3, &[ev(9, Category::System, blocked)], &[]);
+        assert_eq!((a[0].kind, a[0].severity), ("software_blocked", Severity::Warning));
+        assert_eq!(a[0].detail, "alice tried to start /tmp/game (3 attempts): blocked (rule “游戏”)");
     }
 }

@@ -250,6 +250,8 @@ pub struct EventQuery {
     /// Restrict to these agents (a department manager's scope).
     pub scope: Option<Vec<u64>>,
     pub category: Option<Category>,
+    /// Payload type, e.g. `software_control`.
+    pub kind: Option<String>,
     pub from_ms: i64,
     pub to_ms: i64,
     /// Resume after this (ts, agent, seq).

@@ -224,6 +224,10 @@ impl Agent {
         }
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process has exited, with its success.
     pub fn exited(&mut self) -> Option<bool> {
         self.child.as_mut().and_then(|c| c.try_wait().unwrap()).map(|s| s.success())

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 pub struct EventsParams {
     agent: Option<u64>,
     category: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
     from: Option<i64>,
     to: Option<i64>,
     cursor: Option<String>,
@@ -54,15 +56,17 @@ pub async fn query_events(
         agent_id: p.agent,
         scope,
         category,
+        kind: p.kind.clone(),
         from_ms: p.from.unwrap_or(i64::MIN),
         to_ms: p.to.unwrap_or(i64::MAX),
         after,
         limit,
     };
     let target = format!(
-        "events agent={} category={} from={} to={}",
+        "events agent={} category={} type={} from={} to={}",
         p.agent.map_or("*".into(), |a| a.to_string()),
         q.category.map_or("*", |c| c.as_str()),
+        q.kind.as_deref().unwrap_or("*"),
         p.from.map_or("*".into(), |v| v.to_string()),
         p.to.map_or("*".into(), |v| v.to_string()),
     );

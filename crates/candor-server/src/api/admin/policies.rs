@@ -35,6 +35,7 @@ pub async fn create_policy(
 ) -> Result<Json<Created>, ApiError> {
     session.require(Perm::ManagePolicies)?;
     let name = b.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| ApiError::bad_request("a policy needs a name"))?;
+    b.doc.software.validate().map_err(ApiError::bad_request)?;
     let id = state.db(move |s| s.create_policy(name.trim(), &b.doc)).await?;
     Ok(Json(Created { id }))
 }
@@ -51,6 +52,7 @@ pub async fn update_policy(
     JsonBody(b): JsonBody<PolicyBody>,
 ) -> Result<Json<Revision>, ApiError> {
     session.require(Perm::ManagePolicies)?;
+    b.doc.software.validate().map_err(ApiError::bad_request)?;
     let revision = state.db(move |s| s.update_policy(id, b.name.as_deref(), &b.doc)).await?;
     state.bump_epoch();
     Ok(Json(Revision { revision }))

@@ -413,6 +413,7 @@ impl Store for SqliteStore {
                    AND (?3 IS NULL OR agent_id = ?3) AND (?4 IS NULL OR category = ?4)
                    AND (ts_ms, agent_id, seq) > (?5, ?6, ?7)
                    AND (?9 IS NULL OR agent_id IN (SELECT value FROM json_each(?9)))
+                   AND (?10 IS NULL OR json_extract(payload, '$.type') = ?10)
                  ORDER BY ts_ms, agent_id, seq LIMIT ?8",
             )?;
             let rows = st.query_map(
@@ -425,7 +426,8 @@ impl Store for SqliteStore {
                     a_agent as i64,
                     a_seq as i64,
                     q.limit,
-                    q.scope.as_ref().map(|s| serde_json::to_string(s).unwrap_or_default())
+                    q.scope.as_ref().map(|s| serde_json::to_string(s).unwrap_or_default()),
+                    q.kind
                 ],
                 |r| {
                     let payload: Vec<u8> = r.get(5)?;

@@ -1,0 +1,330 @@
+//! The exec gate: answers every fanotify permission event. The hot path is
+//! a few /proc reads and a rule match on one thread; anything slow (hashing
+//! a file not seen before) goes to the [`worker`](super::worker) while the
+//! event waits, with a deadline after which the policy's fail-open or
+//! fail-closed answer is given. Nothing here ever blocks on the rest of the
+//! agent: reports are handed to the worker over an unbounded channel and
+//! folded there.
+
+use super::facts::{self, Actor, FileKey};
+use super::rules::{local_now, Reason, Subject, Verdict};
+use super::worker::{Attempt, Job};
+use super::Snapshot;
+use crate::platform::fanotify::{program_filesystems, Fanotify, RawEvent};
+use candor_proto::software::Action;
+use std::collections::{HashMap, HashSet};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Events waiting for a hash beyond this many are answered at once with the
+/// policy's timeout answer (each holds a kernel descriptor).
+const MAX_PENDING: usize = 4096;
+const HASH_CACHE: usize = 8192;
+const REMARK_EVERY: Duration = Duration::from_secs(10);
+
+/// Counters (and, for the benchmark, decision latencies).
+#[derive(Default)]
+pub struct Stats {
+    pub decisions: AtomicU64,
+    pub blocked: AtomicU64,
+    pub timeouts: AtomicU64,
+    /// Nanoseconds per decision, when enabled (bench); bounded.
+    pub latencies: Mutex<Option<Vec<u32>>>,
+}
+
+pub struct Shared {
+    pub snapshot: Mutex<Arc<Snapshot>>,
+    pub stats: Stats,
+}
+
+impl Shared {
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.lock().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+}
+
+struct Pending {
+    ev: RawEvent,
+    key: FileKey,
+    deadline: Instant,
+    started: Instant,
+}
+
+enum Judged {
+    Exempt,
+    Decided(Verdict, Box<Attempt>),
+    NeedHash,
+}
+
+/// Sent back by the worker when a hash is known.
+pub struct Hashed {
+    pub key: FileKey,
+    pub sha256: Option<String>,
+}
+
+pub struct Enforcer {
+    fan: Fanotify,
+    shared: Arc<Shared>,
+    jobs: mpsc::Sender<Job>,
+    hashed_rx: mpsc::Receiver<Hashed>,
+    /// eventfd the worker writes to after sending a [`Hashed`].
+    wake: OwnedFd,
+    hashes: HashMap<FileKey, Option<String>>,
+    hashing: HashSet<FileKey>,
+    pending: HashMap<RawFd, Pending>,
+    own_pid: i32,
+    own_exe: Option<(u64, u64)>,
+}
+
+pub fn eventfd() -> std::io::Result<OwnedFd> {
+    // SAFETY: plain syscall, checked.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Mark every filesystem that can hold programs; returns how many were marked.
+pub fn mark_all(fan: &Fanotify) -> usize {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    program_filesystems(&info)
+        .into_iter()
+        .filter(|m| match fan.mark_filesystem(m) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(mount = %m.display(), error = %e, "filesystem not marked");
+                false
+            }
+        })
+        .count()
+}
+
+impl Enforcer {
+    pub fn new(
+        fan: Fanotify,
+        shared: Arc<Shared>,
+        jobs: mpsc::Sender<Job>,
+        hashed_rx: mpsc::Receiver<Hashed>,
+        wake: OwnedFd,
+    ) -> Enforcer {
+        let own_exe = std::fs::metadata("/proc/self/exe").ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.dev(), m.ino())
+        });
+        Enforcer {
+            fan,
+            shared,
+            jobs,
+            hashed_rx,
+            wake,
+            hashes: HashMap::new(),
+            hashing: HashSet::new(),
+            pending: HashMap::new(),
+            own_pid: std::process::id() as i32,
+            own_exe,
+        }
+    }
+
+    /// Answer events until `stop`; returning closes the group, and the kernel
+    /// then allows whatever is still waiting.
+    pub fn run(mut self, stop: Arc<AtomicBool>) {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut remarked = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let wait = self
+                .pending
+                .values()
+                .map(|p| p.deadline.saturating_duration_since(now))
+                .min()
+                .unwrap_or(Duration::from_millis(200))
+                .min(Duration::from_millis(200));
+            let mut fds = [
+                libc::pollfd { fd: self.fan.raw(), events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&self.wake), events: libc::POLLIN, revents: 0 },
+            ];
+            // SAFETY: fds is a valid array of two pollfd structs.
+            unsafe { libc::poll(fds.as_mut_ptr(), 2, wait.as_millis().max(1) as i32) };
+            if fds[1].revents != 0 {
+                let mut v = [0u8; 8];
+                // SAFETY: reading 8 bytes into v resets the eventfd counter.
+                unsafe { libc::read(fds[1].fd, v.as_mut_ptr().cast(), 8) };
+            }
+            while let Ok(h) = self.hashed_rx.try_recv() {
+                self.hashing.remove(&h.key);
+                if self.hashes.len() >= HASH_CACHE {
+                    self.hashes.clear();
+                }
+                self.hashes.insert(h.key, h.sha256);
+                let ready: Vec<RawFd> =
+                    self.pending.iter().filter(|(_, p)| p.key == h.key).map(|(fd, _)| *fd).collect();
+                for fd in ready {
+                    if let Some(p) = self.pending.remove(&fd) {
+                        self.handle(p.ev, p.started);
+                    }
+                }
+            }
+            if fds[0].revents != 0 {
+                match self.fan.read(&mut buf) {
+                    Ok(events) => {
+                        for ev in events {
+                            if ev.is_exec_perm() {
+                                self.handle(ev, Instant::now());
+                            } else if ev.fd >= 0 {
+                                // SAFETY: the kernel gave us this descriptor; close it.
+                                drop(unsafe { OwnedFd::from_raw_fd(ev.fd) });
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "reading fanotify events failed");
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+            }
+            self.expire(Instant::now());
+            if remarked.elapsed() >= REMARK_EVERY {
+                // Filesystems mounted since (a USB stick) get marked too.
+                mark_all(&self.fan);
+                remarked = Instant::now();
+            }
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let expired: Vec<RawFd> = self.pending.iter().filter(|(_, p)| p.deadline <= now).map(|(fd, _)| *fd).collect();
+        for fd in expired {
+            if let Some(p) = self.pending.remove(&fd) {
+                self.timeout(p);
+            }
+        }
+    }
+
+    fn timeout(&mut self, p: Pending) {
+        let snap = self.shared.snapshot();
+        let closed = snap.rules.opts.fail_closed;
+        self.shared.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+        let verdict =
+            Verdict { action: if closed { Action::Block } else { Action::Alert }, reason: Reason::Timeout, rule: None };
+        // SAFETY: the descriptor is the event's, still open (owned by us until now).
+        let fd = unsafe { BorrowedFd::borrow_raw(p.ev.fd) };
+        let actor = Actor::of(p.ev.pid);
+        let uid = actor.employee(snap.rules.opts.min_uid);
+        let attempt = Attempt::new(&p.ev, uid, facts::path_of(fd), p.key, None, None, verdict.clone());
+        self.answer(p.ev, !closed, p.started, Some(attempt));
+    }
+
+    fn handle(&mut self, ev: RawEvent, started: Instant) {
+        let snap = self.shared.snapshot();
+        let judged = self.judge(&ev, &snap);
+        match judged {
+            Judged::Exempt => self.answer(ev, true, started, None),
+            Judged::Decided(v, attempt) => {
+                let allow = v.action != Action::Block;
+                let report = (v.action != Action::Allow).then_some(*attempt);
+                self.answer(ev, allow, started, report)
+            }
+            Judged::NeedHash => {
+                // SAFETY: the event's descriptor is open until we answer.
+                let fd = unsafe { BorrowedFd::borrow_raw(ev.fd) };
+                let Some(st) = facts::stat(fd) else { return self.answer(ev, true, started, None) };
+                if self.pending.len() >= MAX_PENDING {
+                    return self.timeout(Pending { ev, key: st.key, deadline: started, started });
+                }
+                if self.hashing.insert(st.key) {
+                    match fd.try_clone_to_owned() {
+                        Ok(file) => {
+                            let _ = self.jobs.send(Job::Hash { key: st.key, file });
+                        }
+                        Err(_) => {
+                            self.hashing.remove(&st.key);
+                            self.hashes.insert(st.key, None);
+                            return self.handle(ev, started);
+                        }
+                    }
+                }
+                let deadline = started + Duration::from_millis(snap.rules.opts.decision_timeout_ms);
+                self.pending.insert(ev.fd, Pending { ev, key: st.key, deadline, started });
+            }
+        }
+    }
+
+    fn judge(&self, ev: &RawEvent, snap: &Snapshot) -> Judged {
+        let rules = &snap.rules;
+        if ev.pid == self.own_pid {
+            return Judged::Exempt;
+        }
+        // SAFETY: the event's descriptor is open until we answer.
+        let fd = unsafe { BorrowedFd::borrow_raw(ev.fd) };
+        let Some(st) = facts::stat(fd) else { return Judged::Exempt };
+        if self.own_exe == Some((st.key.dev, st.key.ino)) {
+            // The agent's own binary (e.g. its notification helper).
+            return Judged::Exempt;
+        }
+        let Some(uid) = Actor::of(ev.pid).employee(rules.opts.min_uid) else { return Judged::Exempt };
+        let sha256 = if rules.needs_hash {
+            match self.hashes.get(&st.key) {
+                Some(h) => h.clone(),
+                None => return Judged::NeedHash,
+            }
+        } else {
+            self.hashes.get(&st.key).cloned().flatten()
+        };
+        let path = facts::path_of(fd);
+        let attempt_user = Some(crate::platform::users::name_of(uid).unwrap_or_else(|| uid.to_string()));
+        let (weekday, minute) = local_now();
+        let mut s = Subject {
+            path: &path,
+            sha256: sha256.as_deref(),
+            owner_uid: st.owner_uid,
+            user: attempt_user.as_deref(),
+            weekday,
+            minute,
+            ..Default::default()
+        };
+        snap.lookups.describe(&mut s);
+        let verdict = rules.decide(&s);
+        let package = s.package.map(str::to_string);
+        let mut attempt = Attempt::new(ev, Some(uid), path.clone(), st.key, sha256, package, verdict.clone());
+        if verdict.action == Action::Block && rules.opts.notify {
+            attempt.bus = facts::session_bus_of(ev.pid);
+        }
+        Judged::Decided(verdict, Box::new(attempt))
+    }
+
+    fn answer(&mut self, ev: RawEvent, allow: bool, started: Instant, report: Option<Attempt>) {
+        if let Err(e) = self.fan.respond(ev.fd, allow) {
+            tracing::warn!(error = %e, "answering a permission event failed");
+        }
+        let stats = &self.shared.stats;
+        stats.decisions.fetch_add(1, Ordering::Relaxed);
+        if !allow {
+            stats.blocked.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Ok(mut l) = stats.latencies.lock() {
+            if let Some(v) = l.as_mut().filter(|v| v.len() < 10_000_000) {
+                v.push(started.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+            }
+        }
+        if let Some(mut attempt) = report {
+            // The worker hashes for the report if we do not know the hash yet.
+            let file = if attempt.sha256.is_none() && !self.hashes.contains_key(&attempt.key) {
+                // SAFETY: still open; we close our copy below.
+                unsafe { BorrowedFd::borrow_raw(ev.fd) }.try_clone_to_owned().ok()
+            } else {
+                None
+            };
+            if attempt.sha256.is_none() {
+                attempt.sha256 = self.hashes.get(&attempt.key).cloned().flatten();
+            }
+            let _ = self.jobs.send(Job::Report { attempt, file });
+        }
+        // SAFETY: the kernel's descriptor for this event, ours to close once answered.
+        drop(unsafe { OwnedFd::from_raw_fd(ev.fd) });
+    }
+}

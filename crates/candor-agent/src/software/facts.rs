@@ -1,0 +1,233 @@
+//! Facts about one exec, read from the descriptor the kernel hands over and
+//! from /proc: file identity, path, SHA-256, owning package, categories and
+//! the employee behind it. Only what the current rules need is read on the
+//! hot path; a hash is computed once per file version.
+
+use super::rules::Subject;
+use crate::platform::catalogue::Catalogue;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::io::Read;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// Files larger than this are not hashed (hash rules cannot match them; documented).
+pub const MAX_HASH_BYTES: u64 = 1 << 30;
+
+/// A file version: device, inode, size and ctime (which, unlike mtime, cannot
+/// be set back by the file's owner after changing its content).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileKey {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub ctime_ns: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FileStat {
+    pub key: FileKey,
+    pub owner_uid: u32,
+}
+
+pub fn stat(fd: BorrowedFd) -> Option<FileStat> {
+    // SAFETY: fstat into a zeroed struct we own; fd is valid for the borrow.
+    let st = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd.as_raw_fd(), &mut st) != 0 {
+            return None;
+        }
+        st
+    };
+    Some(FileStat {
+        key: FileKey {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size as u64,
+            ctime_ns: st.st_ctime * 1_000_000_000 + st.st_ctime_nsec,
+        },
+        owner_uid: st.st_uid,
+    })
+}
+
+/// The path of an open descriptor, as text: non-UTF-8 bytes replaced and
+/// control characters (a newline in a file name) escaped, bounded.
+pub fn path_of(fd: BorrowedFd) -> String {
+    let raw = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
+    clean(std::os::unix::ffi::OsStrExt::as_bytes(raw.as_os_str()))
+}
+
+pub fn clean(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for c in String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// SHA-256 of the whole file, read through the descriptor (pread: the offset is shared with the kernel's).
+pub fn sha256(fd: BorrowedFd, size: u64) -> Option<String> {
+    if size > MAX_HASH_BYTES {
+        return None;
+    }
+    let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut off = 0u64;
+    loop {
+        match std::os::unix::fs::FileExt::read_at(&file, &mut buf, off) {
+            Ok(0) => return Some(hex::encode(hasher.finalize())),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                off += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Who is behind a process: its real uid and the audit login uid (which
+/// survives sudo and su, so `sudo dpkg -i` is still the employee's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub uid: Option<u32>,
+    pub login_uid: Option<u32>,
+}
+
+impl Actor {
+    pub fn of(pid: i32) -> Actor {
+        let mut buf = [0u8; 2048];
+        let uid = read_small(&format!("/proc/{pid}/status"), &mut buf).and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
+        });
+        let mut b2 = [0u8; 32];
+        let login_uid = read_small(&format!("/proc/{pid}/loginuid"), &mut b2)
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .filter(|u| *u != u32::MAX);
+        Actor { uid, login_uid }
+    }
+
+    /// The employee's uid, or `None` for system accounts.
+    pub fn employee(&self, min_uid: u32) -> Option<u32> {
+        self.uid.filter(|u| *u >= min_uid).or(self.login_uid.filter(|u| *u >= min_uid))
+    }
+}
+
+/// Read a small /proc file into a stack buffer (no allocation on the hot path).
+fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Option<&'a str> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => return None,
+        }
+    }
+    // status lines we need come first; a truncated tail is fine.
+    Some(match std::str::from_utf8(&buf[..n]) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&buf[..e.valid_up_to()]).unwrap_or(""),
+    })
+}
+
+/// `DBUS_SESSION_BUS_ADDRESS` from a process's environment (bounded), to
+/// reach the desktop the blocked program was started from.
+pub fn session_bus_of(pid: i32) -> Option<String> {
+    let mut raw = Vec::new();
+    std::fs::File::open(format!("/proc/{pid}/environ")).ok()?.take(256 * 1024).read_to_end(&mut raw).ok()?;
+    raw.split(|b| *b == 0)
+        .find_map(|kv| kv.strip_prefix(b"DBUS_SESSION_BUS_ADDRESS="))
+        .filter(|v| v.len() < 1024)
+        .and_then(|v| String::from_utf8(v.to_vec()).ok())
+}
+
+/// Which package owns which path, from dpkg's file lists, as 64-bit path
+/// hashes (about 12 bytes per file instead of the path itself).
+#[derive(Default)]
+pub struct PackageIndex {
+    by_path: HashMap<u64, u32>,
+    names: Vec<String>,
+}
+
+fn path_hash(p: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    p.hash(&mut h);
+    h.finish()
+}
+
+impl PackageIndex {
+    pub fn load(info_dir: &std::path::Path) -> PackageIndex {
+        let mut idx = PackageIndex::default();
+        let Ok(rd) = std::fs::read_dir(info_dir) else { return idx };
+        for entry in rd.flatten() {
+            let p = entry.path();
+            let Some(name) = p.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".list")) else {
+                continue;
+            };
+            let Ok(text) = std::fs::read_to_string(&p) else { continue };
+            let id = idx.names.len() as u32;
+            idx.names.push(name.split(':').next().unwrap_or(name).to_string());
+            for line in text.lines() {
+                idx.by_path.entry(path_hash(line)).or_insert(id);
+                // Lists predate the /usr merge: /bin/x is also /usr/bin/x.
+                if ["/bin/", "/sbin/", "/lib/", "/lib64/"].iter().any(|d| line.starts_with(d)) {
+                    idx.by_path.entry(path_hash(&format!("/usr{line}"))).or_insert(id);
+                }
+            }
+        }
+        idx
+    }
+
+    pub fn owner(&self, path: &str) -> Option<&str> {
+        self.by_path.get(&path_hash(path)).and_then(|i| self.names.get(*i as usize)).map(String::as_str)
+    }
+}
+
+/// What the rules may consult besides the file itself.
+#[derive(Default)]
+pub struct Lookups {
+    pub packages: Option<PackageIndex>,
+    pub catalogue: Option<Catalogue>,
+}
+
+impl Lookups {
+    /// Fill in package and categories for `s` where they are loaded.
+    pub fn describe<'a>(&'a self, s: &mut Subject<'a>) {
+        if let Some(p) = &self.packages {
+            s.package = p.owner(s.path);
+        }
+        if let Some(c) = &self.catalogue {
+            if let Some(e) = c.find(s.file_name(), None) {
+                s.categories = &e.categories;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_index_and_clean_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("coreutils.list"), "/.\n/bin\n/bin/sleep\n").unwrap();
+        std::fs::write(dir.path().join("supertux:amd64.list"), "/usr/games/supertux2\n").unwrap();
+        let idx = PackageIndex::load(dir.path());
+        assert_eq!(idx.owner("/usr/bin/sleep"), Some("coreutils"));
+        assert_eq!(idx.owner("/bin/sleep"), Some("coreutils"));
+        assert_eq!(idx.owner("/usr/games/supertux2"), Some("supertux"));
+        assert_eq!(idx.owner("/tmp/x"), None);
+        assert_eq!(clean(b"/tmp/a\nb\xff"), "/tmp/a\\nb\u{fffd}");
+        let me = Actor::of(std::process::id() as i32);
+        assert_eq!(me.uid, Some(0));
+        assert_eq!(me.employee(1000), me.login_uid.filter(|u| *u >= 1000));
+        assert_eq!(Actor { uid: Some(0), login_uid: Some(1001) }.employee(1000), Some(1001), "sudo by an employee");
+    }
+}

@@ -1,0 +1,244 @@
+//! Software control (policy section `software`): listed programs are refused
+//! at exec — fanotify `FAN_OPEN_EXEC_PERM`, decided on the descriptor the
+//! kernel hands over — or, where fanotify is unavailable, killed right after
+//! they start (the weaker mode, reported as an endpoint notice). Package
+//! installs by employees are refused or reported, installs and removals are
+//! recorded, and the employee is told on the desktop what was blocked and why.
+//!
+//! Threads: [`enforcer`] answers the kernel; [`worker`] hashes and folds
+//! reports; [`after_exec`] judges interpreters' scripts (and everything in the
+//! weaker mode). This task owns them, swaps in new rules when the policy
+//! changes, and turns their output into records and notifications.
+
+pub mod after_exec;
+pub mod dpkg_log;
+pub mod enforcer;
+pub mod facts;
+pub mod notify;
+pub mod rules;
+pub mod worker;
+
+use crate::config::{SoftwareConfig, SoftwareMechanism};
+use crate::gate::Recorder;
+use crate::notices::Notices;
+use crate::platform::catalogue::Catalogue;
+use crate::platform::fanotify::Fanotify;
+use crate::platform::proc_connector::Connector;
+use crate::spool::Record;
+use crate::Stop;
+use candor_proto::policy::EffectivePolicy;
+use candor_proto::software::SoftwareOptions;
+use candor_proto::Category;
+use enforcer::{Enforcer, Shared, Stats};
+use facts::{Lookups, PackageIndex};
+use rules::Rules;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc as tmpsc, watch};
+use worker::{Out, Worker};
+
+const DPKG_INFO: &str = "/var/lib/dpkg/info";
+
+/// Compiled rules plus the lookups they need; swapped whole.
+pub struct Snapshot {
+    pub rules: Rules,
+    pub lookups: Lookups,
+}
+
+impl Snapshot {
+    /// Compile `opts`, loading the package index and catalogue only if a rule needs them.
+    pub fn build(opts: &SoftwareOptions) -> Snapshot {
+        let rules = Rules::compile(opts);
+        let lookups = Lookups {
+            packages: rules.needs_package.then(|| PackageIndex::load(std::path::Path::new(DPKG_INFO))),
+            catalogue: rules.needs_category.then(Catalogue::load),
+        };
+        Snapshot { rules, lookups }
+    }
+}
+
+/// The running threads of one enforcement period.
+pub struct Running {
+    pub shared: Arc<Shared>,
+    pub mode: &'static str,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Start enforcing `opts`; `out` receives records and notifications.
+    pub fn start(
+        opts: &SoftwareOptions,
+        mechanism: SoftwareMechanism,
+        out: tmpsc::Sender<Out>,
+    ) -> std::io::Result<Running> {
+        let shared =
+            Arc::new(Shared { snapshot: Mutex::new(Arc::new(Snapshot::build(opts))), stats: Stats::default() });
+        let stop = Arc::new(AtomicBool::new(false));
+        let (jobs_tx, jobs_rx) = mpsc::channel();
+        let fan = match mechanism {
+            SoftwareMechanism::Kill => None,
+            SoftwareMechanism::Auto => Fanotify::open()
+                .map_err(|e| tracing::warn!(error = %e, "fanotify unavailable; software control kills after start"))
+                .ok(),
+            SoftwareMechanism::Fanotify => Some(Fanotify::open()?),
+        };
+        let mut threads = Vec::new();
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| std::thread::Builder::new().name(name.into()).spawn(f);
+        let mode = if let Some(fan) = fan {
+            let marked = enforcer::mark_all(&fan);
+            if marked == 0 {
+                return Err(std::io::Error::other("no filesystem could be marked for exec permission events"));
+            }
+            let (hashed_tx, hashed_rx) = mpsc::channel();
+            let wake = enforcer::eventfd()?;
+            let wake2 = wake.try_clone()?;
+            let w = Worker::new(jobs_rx, Some((hashed_tx, wake2)), out);
+            threads.push(spawn("software-worker", Box::new(move || w.run()))?);
+            let e = Enforcer::new(fan, shared.clone(), jobs_tx.clone(), hashed_rx, wake);
+            let s = stop.clone();
+            threads.push(spawn("software-enforce", Box::new(move || e.run(s)))?);
+            tracing::info!(filesystems = marked, "software control enforcing with fanotify");
+            "fanotify"
+        } else {
+            let w = Worker::new(jobs_rx, None, out);
+            threads.push(spawn("software-worker", Box::new(move || w.run()))?);
+            "kill"
+        };
+        // Scripts through interpreters (both modes) and everything in kill mode.
+        match Connector::open() {
+            Ok(conn) => {
+                let a = after_exec::AfterExec::new(shared.clone(), jobs_tx, mode == "kill");
+                let s = stop.clone();
+                threads.push(spawn("software-after-exec", Box::new(move || a.run(conn, s)))?);
+            }
+            Err(e) if mode == "kill" => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "process connector unavailable: scripts run through interpreters are not checked")
+            }
+        }
+        Ok(Running { shared, mode, stop, threads })
+    }
+
+    pub fn update(&self, opts: &SoftwareOptions) {
+        let snap = Arc::new(Snapshot::build(opts));
+        if let Ok(mut s) = self.shared.snapshot.lock() {
+            *s = snap;
+        }
+    }
+
+    /// Stop the threads; the kernel allows whatever was still waiting.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn wanted(p: &EffectivePolicy) -> Option<SoftwareOptions> {
+    // A personal device is not the company's to control.
+    (!p.personal && p.doc.software.active()).then(|| p.doc.software.clone())
+}
+
+/// Enforce while the policy asks for it; record what happens.
+pub async fn supervise(
+    recorder: Recorder,
+    mut policy: watch::Receiver<Arc<EffectivePolicy>>,
+    config: SoftwareConfig,
+    notices: Notices,
+    agent_stop: Stop,
+) {
+    loop {
+        tokio::select! {
+            r = policy.wait_for(|p| wanted(p).is_some()) => if r.is_err() { return },
+            _ = agent_stop.wait() => return,
+        }
+        let Some(mut opts) = wanted(&policy.borrow()) else { continue };
+        let (out_tx, mut out_rx) = tmpsc::channel::<Out>(4096);
+        let mechanism = config.mechanism;
+        let started = {
+            let (o, t) = (opts.clone(), out_tx.clone());
+            tokio::task::spawn_blocking(move || Running::start(&o, mechanism, t)).await
+        };
+        let running = match started {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "software control cannot start");
+                notices.set("software_control", format!("software control is not enforced: {e}"));
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                continue;
+            }
+            Err(e) => return tracing::error!(error = %e, "software control start failed"),
+        };
+        if running.mode == "kill" {
+            let why = if mechanism == SoftwareMechanism::Kill { "configured" } else { "fanotify is unavailable" };
+            notices.set(
+                "software_control",
+                format!(
+                    "software control in the weaker mode ({why}): blocked programs are killed right after they start"
+                ),
+            );
+        } else {
+            notices.clear("software_control");
+        }
+        let mut dpkg = dpkg_log::DpkgLog::open(config.dpkg_log.clone());
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        let mut dpkg_info = std::fs::metadata(DPKG_INFO).and_then(|m| m.modified()).ok();
+        let stopping = loop {
+            tokio::select! {
+                o = out_rx.recv() => match o {
+                    Some(Out::Record { ts_ms, payload }) => {
+                        let r = Record { category: Category::System, ts_ms, duration_ms: None, payload: payload.to_json(), checkpoint: None };
+                        if !recorder.record(r).await { break true }
+                    }
+                    Some(Out::Notify { uid, bus, program, rule }) => notify::notify(uid, &bus, &program, &rule),
+                    None => break false,
+                },
+                _ = tick.tick() => {
+                    for payload in dpkg.poll() {
+                        let r = Record { category: Category::System, ts_ms: candor_proto::now_ms(), duration_ms: None, payload: payload.to_json(), checkpoint: None };
+                        recorder.record(r).await;
+                    }
+                    // Packages changed: package rules need the new file lists.
+                    let now = std::fs::metadata(DPKG_INFO).and_then(|m| m.modified()).ok();
+                    if now != dpkg_info && opts.rules.iter().any(|r| r.package.is_some()) {
+                        dpkg_info = now;
+                        running.update(&opts);
+                    }
+                },
+                c = policy.changed() => {
+                    if c.is_err() { break true }
+                    match wanted(&policy.borrow()) {
+                        Some(o) if o == opts => {}
+                        Some(o) => {
+                            tracing::info!("software control rules updated");
+                            running.update(&o);
+                            opts = o;
+                        }
+                        None => break false,
+                    }
+                },
+                _ = agent_stop.wait() => break true,
+            }
+        };
+        drop(out_tx);
+        let _ = tokio::task::spawn_blocking(move || running.stop()).await;
+        // What the worker folded in its last window.
+        while let Ok(Out::Record { ts_ms, payload }) = out_rx.try_recv() {
+            let r = Record {
+                category: Category::System,
+                ts_ms,
+                duration_ms: None,
+                payload: payload.to_json(),
+                checkpoint: None,
+            };
+            recorder.record(r).await;
+        }
+        tracing::info!("software control stopped");
+        if stopping {
+            return;
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The decision: a policy's software section compiled once (globs built,
+//! shells read) and applied to the facts about one exec. Pure apart from
+//! compiling, so that every branch is unit-tested; gathering the facts is
+//! the enforcer's job.
+
+use candor_proto::software::{Action, SoftwareMode, SoftwareOptions};
+use globset::{GlobBuilder, GlobMatcher};
+
+/// Programs that install or remove software (matched by file name).
+const PACKAGE_MANAGERS: &[&str] = &[
+    "dpkg",
+    "apt",
+    "apt-get",
+    "aptitude",
+    "gdebi",
+    "deepin-deb-installer",
+    "rpm",
+    "dnf",
+    "yum",
+    "zypper",
+    "snap",
+    "flatpak",
+    "pkcon",
+];
+
+/// Where employees can write: a program found here was downloaded or built, not installed.
+const USER_WRITABLE: &[&str] = &["/home/", "/tmp/", "/var/tmp/", "/dev/shm/", "/run/user/", "/media/", "/mnt/"];
+
+/// Helpers the desktop starts on its own; exempt from allow-list mode so that
+/// sessions keep working (they cannot be launched by name from a menu).
+const SYSTEM_HELPERS: &[&str] = &["/usr/lib/", "/usr/lib64/", "/usr/libexec/", "/lib/", "/lib64/"];
+
+/// Everything known about one exec.
+#[derive(Debug, Clone, Default)]
+pub struct Subject<'a> {
+    /// The file being executed (its path as the kernel names the descriptor).
+    pub path: &'a str,
+    pub sha256: Option<&'a str>,
+    pub package: Option<&'a str>,
+    pub categories: &'a [String],
+    /// Owner of the file.
+    pub owner_uid: u32,
+    /// Login name of the employee behind the exec; `None` for system accounts (exempt).
+    pub user: Option<&'a str>,
+    /// Local time: 0 = Monday, minutes after midnight.
+    pub weekday: u32,
+    pub minute: u32,
+}
+
+impl Subject<'_> {
+    pub fn file_name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(self.path)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// A deny rule matched.
+    Rule,
+    /// Allow-list mode and nothing on the list matched.
+    NotListed,
+    /// A package manager started by an employee not allowed to install.
+    Install,
+    /// An executable in a user-writable place.
+    Untrusted,
+    /// No decision in time (fail-closed or fail-open, per policy).
+    Timeout,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Rule => "rule",
+            Reason::NotListed => "not_listed",
+            Reason::Install => "install",
+            Reason::Untrusted => "untrusted",
+            Reason::Timeout => "timeout",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub action: Action,
+    pub reason: Reason,
+    /// Name of the rule that decided, for the employee and the report.
+    pub rule: Option<String>,
+}
+
+impl Verdict {
+    fn allow() -> Verdict {
+        Verdict { action: Action::Allow, reason: Reason::Rule, rule: None }
+    }
+}
+
+struct Compiled {
+    file: Option<GlobMatcher>,
+    path: Option<GlobMatcher>,
+}
+
+pub struct Rules {
+    pub opts: SoftwareOptions,
+    compiled: Vec<Compiled>,
+    shells: Vec<String>,
+    pub needs_hash: bool,
+    pub needs_package: bool,
+    pub needs_category: bool,
+}
+
+fn glob(g: &Option<String>, case_insensitive: bool) -> Option<GlobMatcher> {
+    let g = g.as_deref()?;
+    match GlobBuilder::new(g).literal_separator(true).case_insensitive(case_insensitive).build() {
+        Ok(g) => Some(g.compile_matcher()),
+        // The server validates rules; an invalid one that slipped through
+        // matches nothing rather than everything.
+        Err(e) => {
+            tracing::warn!(glob = g, error = %e, "invalid glob in software rule ignored");
+            Some(GlobBuilder::new("\0never").build().ok()?.compile_matcher())
+        }
+    }
+}
+
+impl Rules {
+    pub fn compile(opts: &SoftwareOptions) -> Rules {
+        let compiled =
+            opts.rules.iter().map(|r| Compiled { file: glob(&r.file, true), path: glob(&r.path, false) }).collect();
+        let shells = std::fs::read_to_string("/etc/shells")
+            .map(|s| s.lines().filter(|l| l.starts_with('/')).map(|l| l.trim().to_string()).collect())
+            .unwrap_or_default();
+        Rules {
+            needs_hash: opts.rules.iter().any(|r| r.sha256.is_some()),
+            needs_package: opts.rules.iter().any(|r| r.package.is_some()),
+            needs_category: opts.rules.iter().any(|r| r.category.is_some()),
+            opts: opts.clone(),
+            compiled,
+            shells,
+        }
+    }
+
+    fn matches(&self, i: usize, s: &Subject) -> bool {
+        let (r, c) = (&self.opts.rules[i], &self.compiled[i]);
+        !r.is_empty()
+            && c.file.as_ref().is_none_or(|g| g.is_match(s.file_name()))
+            && c.path.as_ref().is_none_or(|g| g.is_match(s.path))
+            && r.sha256.as_ref().is_none_or(|h| s.sha256.is_some_and(|x| x.eq_ignore_ascii_case(h)))
+            && r.package.as_ref().is_none_or(|p| s.package == Some(p.as_str()))
+            && r.category.as_ref().is_none_or(|c| s.categories.iter().any(|x| x.eq_ignore_ascii_case(c)))
+            && r.schedule.as_ref().is_none_or(|w| w.contains(s.weekday, s.minute))
+    }
+
+    fn exempt_by_design(&self, s: &Subject) -> bool {
+        SYSTEM_HELPERS.iter().any(|p| s.path.starts_with(p)) || self.shells.iter().any(|sh| sh == s.path)
+    }
+
+    pub fn decide(&self, s: &Subject) -> Verdict {
+        let Some(user) = s.user else { return Verdict::allow() };
+        let o = &self.opts;
+        if o.install.action != Action::Allow
+            && PACKAGE_MANAGERS.contains(&s.file_name())
+            && !o.install.allowed_users.iter().any(|u| u == user)
+        {
+            return Verdict { action: o.install.action, reason: Reason::Install, rule: None };
+        }
+        let matching = || (0..o.rules.len()).filter(|i| self.matches(*i, s));
+        match o.mode {
+            SoftwareMode::Off => {}
+            SoftwareMode::Deny => {
+                let action = |i: usize| o.rules[i].action.unwrap_or(Action::Block);
+                let hit = matching()
+                    .find(|i| action(*i) == Action::Block)
+                    .or_else(|| matching().find(|i| action(*i) == Action::Alert));
+                if let Some(i) = hit {
+                    return Verdict { action: action(i), reason: Reason::Rule, rule: Some(o.rules[i].name.clone()) };
+                }
+            }
+            SoftwareMode::Allow => {
+                if let Some(i) = matching().next() {
+                    return Verdict {
+                        action: Action::Allow,
+                        reason: Reason::Rule,
+                        rule: Some(o.rules[i].name.clone()),
+                    };
+                }
+                if !self.exempt_by_design(s) {
+                    return Verdict { action: Action::Block, reason: Reason::NotListed, rule: None };
+                }
+            }
+        }
+        let untrusted = USER_WRITABLE.iter().any(|p| s.path.starts_with(p)) || s.owner_uid >= o.min_uid;
+        if o.untrusted != Action::Allow && untrusted {
+            return Verdict { action: o.untrusted, reason: Reason::Untrusted, rule: None };
+        }
+        Verdict::allow()
+    }
+}
+
+/// Local weekday (0 = Monday) and minute of the day.
+pub fn local_now() -> (u32, u32) {
+    // SAFETY: time(NULL) and localtime_r into a zeroed struct we own.
+    unsafe {
+        let t = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return (0, 0);
+        }
+        (((tm.tm_wday + 6) % 7) as u32, (tm.tm_hour * 60 + tm.tm_min) as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candor_proto::software::{InstallControl, ProgramRule, Schedule};
+
+    fn rule(name: &str, f: impl FnOnce(&mut ProgramRule)) -> ProgramRule {
+        let mut r = ProgramRule { name: name.into(), ..Default::default() };
+        f(&mut r);
+        r
+    }
+
+    fn subject(path: &str) -> Subject<'_> {
+        Subject { path, user: Some("alice"), weekday: 0, minute: 600, ..Default::default() }
+    }
+
+    #[test]
+    fn deny_mode_by_name_path_hash_package_category_and_schedule() {
+        let cats = vec!["Game".to_string()];
+        let opts = SoftwareOptions {
+            mode: SoftwareMode::Deny,
+            rules: vec![
+                rule("steam", |r| r.file = Some("steam*".into())),
+                rule("opt games", |r| r.path = Some("/opt/games/**".into())),
+                rule("hash", |r| r.sha256 = Some("AB".repeat(32))),
+                rule("pkg", |r| r.package = Some("supertux".into())),
+                rule("cat", |r| {
+                    r.category = Some("game".into());
+                    r.schedule = Some(Schedule::default())
+                }),
+                rule("watch", |r| {
+                    r.file = Some("curl".into());
+                    r.action = Some(Action::Alert)
+                }),
+            ],
+            ..Default::default()
+        };
+        let rules = Rules::compile(&opts);
+        assert!(rules.needs_hash && rules.needs_package && rules.needs_category);
+        let block = |s: &Subject| rules.decide(s).rule.filter(|_| rules.decide(s).action == Action::Block);
+        assert_eq!(block(&subject("/usr/games/Steam.sh")).as_deref(), Some("steam"), "file globs ignore case");
+        assert_eq!(block(&subject("/opt/games/x/y/bin")).as_deref(), Some("opt games"));
+        assert_eq!(
+            block(&Subject { sha256: Some(&"ab".repeat(32)), ..subject("/tmp/renamed") }).as_deref(),
+            Some("hash")
+        );
+        assert_eq!(
+            block(&Subject { package: Some("supertux"), ..subject("/usr/games/supertux2") }).as_deref(),
+            Some("pkg")
+        );
+        let game = Subject { categories: &cats, ..subject("/usr/bin/chess") };
+        assert_eq!(block(&game).as_deref(), Some("cat"));
+        assert_eq!(rules.decide(&Subject { minute: 20 * 60, ..game.clone() }).action, Action::Allow, "after hours");
+        assert_eq!(rules.decide(&Subject { user: None, ..game }).action, Action::Allow, "system accounts are exempt");
+        let v = rules.decide(&subject("/usr/bin/curl"));
+        assert_eq!((v.action, v.rule.as_deref()), (Action::Alert, Some("watch")));
+        assert_eq!(rules.decide(&subject("/usr/bin/vim")).action, Action::Allow);
+        assert_eq!(rules.decide(&subject("/opt/gamesX/bin")).action, Action::Allow);
+    }
+
+    #[test]
+    fn allow_mode_keeps_shells_and_helpers() {
+        let opts = SoftwareOptions {
+            mode: SoftwareMode::Allow,
+            rules: vec![rule("coreutils", |r| r.package = Some("coreutils".into()))],
+            ..Default::default()
+        };
+        let rules = Rules::compile(&opts);
+        let v = rules.decide(&subject("/tmp/true"));
+        assert_eq!((v.action, v.reason), (Action::Block, Reason::NotListed));
+        assert_eq!(
+            rules.decide(&Subject { package: Some("coreutils"), ..subject("/usr/bin/true") }).action,
+            Action::Allow
+        );
+        assert_eq!(rules.decide(&subject("/usr/libexec/gvfsd")).action, Action::Allow);
+        if std::fs::read_to_string("/etc/shells").is_ok_and(|s| s.lines().any(|l| l == "/bin/sh")) {
+            assert_eq!(rules.decide(&subject("/bin/sh")).action, Action::Allow);
+        }
+    }
+
+    #[test]
+    fn install_and_untrusted() {
+        let opts = SoftwareOptions {
+            install: InstallControl { action: Action::Block, allowed_users: vec!["it".into()] },
+            untrusted: Action::Alert,
+            ..Default::default()
+        };
+        let rules = Rules::compile(&opts);
+        let v = rules.decide(&subject("/usr/bin/dpkg"));
+        assert_eq!((v.action, v.reason), (Action::Block, Reason::Install));
+        assert_eq!(rules.decide(&Subject { user: Some("it"), ..subject("/usr/bin/dpkg") }).action, Action::Allow);
+        let v = rules.decide(&subject("/home/alice/Downloads/x.AppImage"));
+        assert_eq!((v.action, v.reason), (Action::Alert, Reason::Untrusted));
+        assert_eq!(rules.decide(&Subject { owner_uid: 1000, ..subject("/opt/x") }).reason, Reason::Untrusted);
+        assert_eq!(rules.decide(&subject("/usr/bin/ls")).action, Action::Allow);
+    }
+}
