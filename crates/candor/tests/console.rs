@@ -284,6 +284,57 @@ async fn console_in_chromium() {
     b.click("#nav-alerts").await;
     b.page_ok("alerts").await;
     assert!(b.text("#page-alerts").await.contains("暂无数据"), "no open alerts remain");
+
+    // Software control: an attempt the endpoint blocked and a package install are listed;
+    // a rule added through the page lands in the policy.
+    let blocked = candor_proto::Payload::SoftwareControl {
+        outcome: "blocked".into(),
+        reason: "rule".into(),
+        rule: Some("游戏".into()),
+        exe: "/home/zhangsan/supergame".into(),
+        sha256: Some("ab".repeat(32)),
+        package: None,
+        user: Some("zhangsan".into()),
+        uid: Some(1000),
+        pid: 4242,
+        mode: "fanotify".into(),
+        count: 7,
+    };
+    let installed =
+        candor_proto::Payload::PackageChange { action: "install".into(), package: "supertux".into(), version: None };
+    let system = |seq: u64, p: candor_proto::Payload| candor_proto::Event {
+        seq,
+        ts_ms: candor_proto::now_ms(),
+        duration_ms: None,
+        category: candor_proto::Category::System,
+        payload: p.to_json(),
+    };
+    let (status, _) = agent.send(&server, vec![system(3_000_000, blocked), system(3_000_001, installed)]).await;
+    assert_eq!(status, 200);
+    b.click("#nav-software").await;
+    b.page_ok("software").await;
+    let row = b.wait_text("#software-attempts", "supergame").await;
+    assert!(row.contains("游戏") && row.contains("已阻止") && row.contains("7"), "{row}");
+    b.wait_text("#software-packages", "supertux").await;
+    b.client
+        .execute(
+            "const f = document.querySelectorAll('.software-policy form')[1];
+             f.querySelector('[name=name]').value = '游戏平台';
+             f.querySelector('[name=kind]').value = 'file';
+             f.querySelector('[name=value]').value = 'steam*';
+             f.querySelector('[name=work_hours]').checked = true;
+             f.requestSubmit();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.wait_text(".software-policy", "steam*").await;
+    b.screenshot("software").await;
+    let policy = &team.sec.get("/api/v1/policies").await[0]["doc"];
+    let rule = &policy["software"]["rules"][0];
+    assert_eq!((rule["name"].as_str(), rule["file"].as_str()), (Some("游戏平台"), Some("steam*")), "{policy}");
+    assert_eq!(rule["schedule"]["from"], "09:00");
+    assert!(policy["collect"].is_object(), "the rest of the policy is kept: {policy}");
     b.logout().await;
 
     // Auditor: the access log shows the security admin's reads.

@@ -111,6 +111,36 @@ impl Fanotify {
         Ok(())
     }
 
+    /// Stop exec events for the file behind `fd` until it is next written to
+    /// (the kernel drops an ignore mark on modification) or [`flush_ignores`](Self::flush_ignores).
+    pub fn ignore_file(&self, fd: RawFd) -> io::Result<()> {
+        // SAFETY: marking the inode of an open descriptor (dirfd = fd, no path).
+        let r = unsafe {
+            libc::fanotify_mark(
+                self.fd.as_raw_fd(),
+                libc::FAN_MARK_ADD | libc::FAN_MARK_IGNORED_MASK,
+                libc::FAN_OPEN_EXEC_PERM,
+                fd,
+                std::ptr::null(),
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Remove every inode mark (the ignore marks), keeping the filesystem marks.
+    pub fn flush_ignores(&self) -> io::Result<()> {
+        // SAFETY: plain syscall; the path is unused with FAN_MARK_FLUSH.
+        let r =
+            unsafe { libc::fanotify_mark(self.fd.as_raw_fd(), libc::FAN_MARK_FLUSH, 0, libc::AT_FDCWD, c"/".as_ptr()) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Read whatever events are queued (non-blocking; empty when none).
     pub fn read(&self, buf: &mut [u8]) -> io::Result<Vec<RawEvent>> {
         // SAFETY: buf is valid for writes of buf.len() bytes.

@@ -1,15 +1,16 @@
-//! Decisions after a program has started, from the netlink process
-//! connector, ending it with SIGKILL through a pidfd (so a recycled pid can
-//! never be hit). Two uses:
+//! Decisions after a program has started, ending it with SIGKILL through a
+//! pidfd (so a recycled pid can never be hit). Two uses:
 //! - **scripts run through an interpreter** (`python3 game.py`, `bash x.sh`):
 //!   the exec the kernel gates is the interpreter's; the script is only read.
 //!   The script named on the command line is judged like a program once the
-//!   interpreter has started — it may run for the few milliseconds this takes;
-//! - **the weaker mode** where fanotify is unavailable: every exec is judged
-//!   this way, and the server is told (endpoint notice).
+//!   interpreter has started (the enforcer hands over each interpreter it
+//!   lets through) — it may run for the millisecond or so this takes;
+//! - **the weaker mode** where fanotify is unavailable: every exec reported by
+//!   the netlink process connector is judged this way, and the server is told
+//!   (endpoint notice).
 
 use super::enforcer::Shared;
-use super::facts::{self, Actor, FileKey};
+use super::facts::{self, FileKey};
 use super::rules::{local_now, Subject};
 use super::worker::{Attempt, Job};
 use crate::platform::fanotify::RawEvent;
@@ -54,7 +55,7 @@ fn cmdline(pid: u32) -> Vec<Vec<u8>> {
     raw.split(|b| *b == 0).take(64).map(<[u8]>::to_vec).collect()
 }
 
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+pub fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     // SAFETY: plain syscall, checked.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) };
     // SAFETY: a fresh descriptor we own.
@@ -76,7 +77,7 @@ fn open_regular(path: &std::path::Path) -> Option<std::fs::File> {
 pub struct AfterExec {
     pub shared: Arc<Shared>,
     pub jobs: mpsc::Sender<Job>,
-    /// Judge every exec (fanotify unavailable), not only interpreters' scripts.
+    /// Judge every program (fanotify unavailable), not only interpreters' scripts.
     pub all: bool,
     hashes: HashMap<FileKey, Option<String>>,
 }
@@ -113,9 +114,16 @@ impl AfterExec {
     }
 
     fn exec(&mut self, pid: u32) {
-        let Some(pidfd) = pidfd_open(pid) else { return };
+        if let Some(pidfd) = pidfd_open(pid) {
+            self.check(pid, &pidfd);
+        }
+    }
+
+    /// Judge a process that has started (its program, if `all`, and the
+    /// script it runs if it is an interpreter); kill it through `pidfd` if blocked.
+    pub fn check(&mut self, pid: u32, pidfd: &OwnedFd) {
         let snap = self.shared.snapshot();
-        let Some(uid) = Actor::of(pid as i32).employee(snap.rules.opts.min_uid) else { return };
+        let Some(uid) = facts::employee_of(pid as i32, snap.rules.opts.min_uid) else { return };
         let Some(exe) = open_regular(std::path::Path::new(&format!("/proc/{pid}/exe"))) else { return };
         let exe_path = facts::path_of(exe.as_fd());
         let mut targets = Vec::new();
@@ -162,7 +170,7 @@ impl AfterExec {
             }
             let blocked = verdict.action == Action::Block;
             let bus = (blocked && snap.rules.opts.notify).then(|| facts::session_bus_of(pid as i32)).flatten();
-            if blocked && !kill(&pidfd) {
+            if blocked && !kill(pidfd) {
                 continue; // already gone
             }
             let package = s.package.map(str::to_string);

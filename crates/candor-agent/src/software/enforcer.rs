@@ -6,7 +6,8 @@
 //! agent: reports are handed to the worker over an unbounded channel and
 //! folded there.
 
-use super::facts::{self, Actor, FileKey};
+use super::after_exec::{self, AfterExec};
+use super::facts::{self, FileKey};
 use super::rules::{local_now, Reason, Subject, Verdict};
 use super::worker::{Attempt, Job};
 use super::Snapshot;
@@ -24,6 +25,9 @@ use std::time::{Duration, Instant};
 const MAX_PENDING: usize = 4096;
 const HASH_CACHE: usize = 8192;
 const REMARK_EVERY: Duration = Duration::from_secs(10);
+/// Files the kernel is told to stop asking about; beyond this all are
+/// forgotten (each mark pins an inode in memory).
+const MAX_IGNORED: usize = 4096;
 
 /// Counters (and, for the benchmark, decision latencies).
 #[derive(Default)]
@@ -55,8 +59,22 @@ struct Pending {
 
 enum Judged {
     Exempt,
-    Decided(Verdict, Box<Attempt>),
+    /// The attempt is there when it is to be reported (anything but a plain
+    /// allow); `interpreter` when the program runs scripts (checked once started).
+    Decided {
+        verdict: Verdict,
+        attempt: Option<Box<Attempt>>,
+        interpreter: bool,
+    },
     NeedHash,
+}
+
+/// An interpreter an employee started, until its exec completes and its script is judged.
+struct Starting {
+    pid: u32,
+    pidfd: OwnedFd,
+    interpreter: (u64, u64),
+    until: Instant,
 }
 
 /// Sent back by the worker when a hash is known.
@@ -77,6 +95,11 @@ pub struct Enforcer {
     pending: HashMap<RawFd, Pending>,
     own_pid: i32,
     own_exe: Option<(u64, u64)>,
+    /// The rules the kernel-side ignore marks were decided under.
+    marked_under: Option<Arc<Snapshot>>,
+    ignored: usize,
+    scripts: AfterExec,
+    starting: Vec<Starting>,
 }
 
 pub fn eventfd() -> std::io::Result<OwnedFd> {
@@ -118,6 +141,7 @@ impl Enforcer {
         });
         Enforcer {
             fan,
+            scripts: AfterExec::new(shared.clone(), jobs.clone(), false),
             shared,
             jobs,
             hashed_rx,
@@ -127,12 +151,24 @@ impl Enforcer {
             pending: HashMap::new(),
             own_pid: std::process::id() as i32,
             own_exe,
+            marked_under: None,
+            ignored: 0,
+            starting: Vec::new(),
         }
     }
 
     /// Answer events until `stop`; returning closes the group, and the kernel
     /// then allows whatever is still waiting.
     pub fn run(mut self, stop: Arc<AtomicBool>) {
+        // Every exec on the machine waits for this thread: run it ahead of
+        // ordinary work (lowest real-time priority; its work per wake-up is
+        // bounded and it sleeps in poll), so a busy desktop does not stretch
+        // each program start. Without the privilege it stays as it is.
+        let param = libc::sched_param { sched_priority: 1 };
+        // SAFETY: sets the calling thread's policy; param is a valid struct.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+            tracing::debug!("exec gate runs without real-time priority");
+        }
         let mut buf = vec![0u8; 64 * 1024];
         let mut remarked = Instant::now();
         while !stop.load(Ordering::Relaxed) {
@@ -143,7 +179,7 @@ impl Enforcer {
                 .map(|p| p.deadline.saturating_duration_since(now))
                 .min()
                 .unwrap_or(Duration::from_millis(200))
-                .min(Duration::from_millis(200));
+                .min(if self.starting.is_empty() { Duration::from_millis(200) } else { Duration::from_millis(1) });
             let mut fds = [
                 libc::pollfd { fd: self.fan.raw(), events: libc::POLLIN, revents: 0 },
                 libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&self.wake), events: libc::POLLIN, revents: 0 },
@@ -155,6 +191,8 @@ impl Enforcer {
                 // SAFETY: reading 8 bytes into v resets the eventfd counter.
                 unsafe { libc::read(fds[1].fd, v.as_mut_ptr().cast(), 8) };
             }
+            let snap = self.shared.snapshot();
+            self.follow_rules(&snap);
             while let Ok(h) = self.hashed_rx.try_recv() {
                 self.hashing.remove(&h.key);
                 if self.hashes.len() >= HASH_CACHE {
@@ -188,6 +226,7 @@ impl Enforcer {
                 }
             }
             self.expire(Instant::now());
+            self.check_started();
             if remarked.elapsed() >= REMARK_EVERY {
                 // Filesystems mounted since (a USB stick) get marked too.
                 mark_all(&self.fan);
@@ -213,21 +252,25 @@ impl Enforcer {
             Verdict { action: if closed { Action::Block } else { Action::Alert }, reason: Reason::Timeout, rule: None };
         // SAFETY: the descriptor is the event's, still open (owned by us until now).
         let fd = unsafe { BorrowedFd::borrow_raw(p.ev.fd) };
-        let actor = Actor::of(p.ev.pid);
-        let uid = actor.employee(snap.rules.opts.min_uid);
+        let uid = facts::employee_of(p.ev.pid, snap.rules.opts.min_uid);
         let attempt = Attempt::new(&p.ev, uid, facts::path_of(fd), p.key, None, None, verdict.clone());
         self.answer(p.ev, !closed, p.started, Some(attempt));
     }
 
     fn handle(&mut self, ev: RawEvent, started: Instant) {
         let snap = self.shared.snapshot();
+        self.follow_rules(&snap);
         let judged = self.judge(&ev, &snap);
         match judged {
             Judged::Exempt => self.answer(ev, true, started, None),
-            Judged::Decided(v, attempt) => {
-                let allow = v.action != Action::Block;
-                let report = (v.action != Action::Allow).then_some(*attempt);
-                self.answer(ev, allow, started, report)
+            Judged::Decided { verdict, attempt, interpreter } => {
+                let allow = verdict.action != Action::Block;
+                if interpreter && allow {
+                    self.watch_start(&ev);
+                } else if verdict.action == Action::Allow && attempt.is_none() {
+                    self.maybe_ignore(&ev, &snap);
+                }
+                self.answer(ev, allow, started, attempt.map(|a| *a))
             }
             Judged::NeedHash => {
                 // SAFETY: the event's descriptor is open until we answer.
@@ -254,6 +297,86 @@ impl Enforcer {
         }
     }
 
+    /// New rules: what the kernel was told to skip may now be denied, so the
+    /// ignore marks go (checked on every wake-up, at most 200 ms apart, since
+    /// an ignored file raises no event that could tell us).
+    fn follow_rules(&mut self, snap: &Arc<Snapshot>) {
+        if self.marked_under.as_ref().is_some_and(|m| Arc::ptr_eq(m, snap)) {
+            return;
+        }
+        if self.ignored > 0 {
+            if let Err(e) = self.fan.flush_ignores() {
+                tracing::warn!(error = %e, "flushing ignore marks failed");
+            }
+        }
+        self.ignored = 0;
+        self.marked_under = Some(snap.clone());
+    }
+
+    /// Remember an interpreter being started, to judge its script once the exec is done.
+    fn watch_start(&mut self, ev: &RawEvent) {
+        // SAFETY: the event's descriptor is open until we answer.
+        let fd = unsafe { BorrowedFd::borrow_raw(ev.fd) };
+        let (Some(st), Some(pidfd)) = (facts::stat(fd), after_exec::pidfd_open(ev.pid.max(0) as u32)) else { return };
+        if self.starting.len() < MAX_PENDING {
+            self.starting.push(Starting {
+                pid: ev.pid as u32,
+                pidfd,
+                interpreter: (st.key.dev, st.key.ino),
+                until: Instant::now() + Duration::from_millis(500),
+            });
+        }
+    }
+
+    /// Judge the scripts of interpreters whose exec has completed.
+    fn check_started(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.starting.len() {
+            let s = &self.starting[i];
+            let exe = std::fs::metadata(format!("/proc/{}/exe", s.pid)).ok().map(|m| (m.dev(), m.ino()));
+            let running = exe == Some(s.interpreter);
+            if running || exe.is_none() || now >= s.until {
+                let s = self.starting.swap_remove(i);
+                if running {
+                    self.scripts.check(s.pid, &s.pidfd);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Let the kernel skip future execs of a file just allowed for an
+    /// employee, when that answer cannot differ for anyone later: the file is
+    /// not writable by employees (a write, even through mmap, could otherwise
+    /// change it unseen), no rule depends on the clock, nothing is being
+    /// watched for reports, and it is not a package manager. The kernel drops
+    /// the mark when the file is modified; new rules flush them all.
+    fn maybe_ignore(&mut self, ev: &RawEvent, snap: &Snapshot) {
+        let o = &snap.rules.opts;
+        if o.rules.iter().any(|r| r.schedule.is_some() || r.action == Some(Action::Alert))
+            || o.untrusted != Action::Allow
+        {
+            return;
+        }
+        // SAFETY: the event's descriptor is open until we answer.
+        let fd = unsafe { BorrowedFd::borrow_raw(ev.fd) };
+        let Some(st) = facts::stat(fd) else { return };
+        let employee_writable = st.owner_uid >= o.min_uid || st.mode & 0o022 != 0;
+        if employee_writable || super::rules::is_package_manager(&facts::path_of(fd)) {
+            return;
+        }
+        if self.ignored >= MAX_IGNORED {
+            let _ = self.fan.flush_ignores();
+            self.ignored = 0;
+        }
+        if self.fan.ignore_file(ev.fd).is_ok() {
+            self.ignored += 1;
+        }
+    }
+
     fn judge(&self, ev: &RawEvent, snap: &Snapshot) -> Judged {
         let rules = &snap.rules;
         if ev.pid == self.own_pid {
@@ -266,7 +389,7 @@ impl Enforcer {
             // The agent's own binary (e.g. its notification helper).
             return Judged::Exempt;
         }
-        let Some(uid) = Actor::of(ev.pid).employee(rules.opts.min_uid) else { return Judged::Exempt };
+        let Some(uid) = facts::employee_of(ev.pid, rules.opts.min_uid) else { return Judged::Exempt };
         let sha256 = if rules.needs_hash {
             match self.hashes.get(&st.key) {
                 Some(h) => h.clone(),
@@ -289,12 +412,16 @@ impl Enforcer {
         };
         snap.lookups.describe(&mut s);
         let verdict = rules.decide(&s);
+        let interpreter = after_exec::is_interpreter(s.file_name());
+        if verdict.action == Action::Allow {
+            return Judged::Decided { verdict, attempt: None, interpreter };
+        }
         let package = s.package.map(str::to_string);
         let mut attempt = Attempt::new(ev, Some(uid), path.clone(), st.key, sha256, package, verdict.clone());
         if verdict.action == Action::Block && rules.opts.notify {
             attempt.bus = facts::session_bus_of(ev.pid);
         }
-        Judged::Decided(verdict, Box::new(attempt))
+        Judged::Decided { verdict, attempt: Some(Box::new(attempt)), interpreter }
     }
 
     fn answer(&mut self, ev: RawEvent, allow: bool, started: Instant, report: Option<Attempt>) {

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::io::Read;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
 
 /// Files larger than this are not hashed (hash rules cannot match them; documented).
 pub const MAX_HASH_BYTES: u64 = 1 << 30;
@@ -28,6 +28,7 @@ pub struct FileKey {
 pub struct FileStat {
     pub key: FileKey,
     pub owner_uid: u32,
+    pub mode: u32,
 }
 
 pub fn stat(fd: BorrowedFd) -> Option<FileStat> {
@@ -47,6 +48,7 @@ pub fn stat(fd: BorrowedFd) -> Option<FileStat> {
             ctime_ns: st.st_ctime * 1_000_000_000 + st.st_ctime_nsec,
         },
         owner_uid: st.st_uid,
+        mode: st.st_mode,
     })
 }
 
@@ -91,31 +93,69 @@ pub fn sha256(fd: BorrowedFd, size: u64) -> Option<String> {
     }
 }
 
-/// Who is behind a process: its real uid and the audit login uid (which
-/// survives sudo and su, so `sudo dpkg -i` is still the employee's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Actor {
-    pub uid: Option<u32>,
-    pub login_uid: Option<u32>,
+/// Who is behind a process: its real uid and, for system accounts, the
+/// audit login uid (which survives sudo and su, so `sudo dpkg -i` is still
+/// the employee's). `None` for system accounts with no employee behind them.
+pub fn employee_of(pid: i32, min_uid: u32) -> Option<u32> {
+    let uid = real_uid(pid)?;
+    if uid >= min_uid {
+        return Some(uid);
+    }
+    let mut b = [0u8; 32];
+    read_small(&format!("/proc/{pid}/loginuid"), &mut b)
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|u| *u != u32::MAX && *u >= min_uid)
 }
 
-impl Actor {
-    pub fn of(pid: i32) -> Actor {
-        let mut buf = [0u8; 2048];
-        let uid = read_small(&format!("/proc/{pid}/status"), &mut buf).and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
-        });
-        let mut b2 = [0u8; 32];
-        let login_uid = read_small(&format!("/proc/{pid}/loginuid"), &mut b2)
-            .and_then(|s| s.trim().parse::<u32>().ok())
-            .filter(|u| *u != u32::MAX);
-        Actor { uid, login_uid }
-    }
+/// `struct pidfd_info` (linux/pidfd.h, first version: 64 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct PidfdInfo {
+    mask: u64,
+    cgroupid: u64,
+    pid: u32,
+    tgid: u32,
+    ppid: u32,
+    ruid: u32,
+    rgid: u32,
+    euid: u32,
+    egid: u32,
+    suid: u32,
+    sgid: u32,
+    fsuid: u32,
+    fsgid: u32,
+    exit_code: i32,
+}
+/// `_IOWR(0xFF, 11, struct pidfd_info)`.
+const PIDFD_GET_INFO: libc::c_ulong = 0xC040_FF0B;
+const PIDFD_INFO_CREDS: u64 = 1 << 1;
 
-    /// The employee's uid, or `None` for system accounts.
-    pub fn employee(&self, min_uid: u32) -> Option<u32> {
-        self.uid.filter(|u| *u >= min_uid).or(self.login_uid.filter(|u| *u >= min_uid))
+/// Real uid: from the pidfd (Linux 6.13+, a few µs) or else /proc/<pid>/status
+/// (which the kernel renders in full, tens of µs).
+fn real_uid(pid: i32) -> Option<u32> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static NO_PIDFD_INFO: AtomicBool = AtomicBool::new(false);
+    if !NO_PIDFD_INFO.load(Ordering::Relaxed) {
+        // SAFETY: plain syscall, checked.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd >= 0 {
+            // SAFETY: a fresh descriptor we own.
+            let pidfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+            let mut info = PidfdInfo { mask: PIDFD_INFO_CREDS, ..Default::default() };
+            // SAFETY: info is a valid, writable pidfd_info of the size the ioctl encodes.
+            let r = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO, &mut info as *mut PidfdInfo) };
+            if r == 0 && info.mask & PIDFD_INFO_CREDS != 0 {
+                return Some(info.ruid);
+            }
+            if r != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH) {
+                NO_PIDFD_INFO.store(true, Ordering::Relaxed);
+            }
+        }
     }
+    let mut buf = [0u8; 2048];
+    read_small(&format!("/proc/{pid}/status"), &mut buf).and_then(|s| {
+        s.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
+    })
 }
 
 /// Read a small /proc file into a stack buffer (no allocation on the hot path).
@@ -225,9 +265,11 @@ mod tests {
         assert_eq!(idx.owner("/usr/games/supertux2"), Some("supertux"));
         assert_eq!(idx.owner("/tmp/x"), None);
         assert_eq!(clean(b"/tmp/a\nb\xff"), "/tmp/a\\nb\u{fffd}");
-        let me = Actor::of(std::process::id() as i32);
-        assert_eq!(me.uid, Some(0));
-        assert_eq!(me.employee(1000), me.login_uid.filter(|u| *u >= 1000));
-        assert_eq!(Actor { uid: Some(0), login_uid: Some(1001) }.employee(1000), Some(1001), "sudo by an employee");
+        let me = std::process::id() as i32;
+        assert_eq!(real_uid(me), Some(0));
+        let login = std::fs::read_to_string("/proc/self/loginuid").unwrap().trim().parse::<u32>().unwrap();
+        assert_eq!(employee_of(me, 1000), (login != u32::MAX && login >= 1000).then_some(login));
+        assert_eq!(employee_of(me, 0), Some(0));
+        assert_eq!(real_uid(i32::MAX), None);
     }
 }

@@ -5,9 +5,10 @@
 //! installs by employees are refused or reported, installs and removals are
 //! recorded, and the employee is told on the desktop what was blocked and why.
 //!
-//! Threads: [`enforcer`] answers the kernel; [`worker`] hashes and folds
-//! reports; [`after_exec`] judges interpreters' scripts (and everything in the
-//! weaker mode). This task owns them, swaps in new rules when the policy
+//! Threads: [`enforcer`] answers the kernel (and has [`after_exec`] judge
+//! interpreters' scripts once they start); [`worker`] hashes and folds
+//! reports; in the weaker mode an [`after_exec`] thread judges every exec the
+//! process connector reports. This task owns them, swaps in new rules when the policy
 //! changes, and turns their output into records and notifications.
 
 pub mod after_exec;
@@ -106,17 +107,12 @@ impl Running {
             threads.push(spawn("software-worker", Box::new(move || w.run()))?);
             "kill"
         };
-        // Scripts through interpreters (both modes) and everything in kill mode.
-        match Connector::open() {
-            Ok(conn) => {
-                let a = after_exec::AfterExec::new(shared.clone(), jobs_tx, mode == "kill");
-                let s = stop.clone();
-                threads.push(spawn("software-after-exec", Box::new(move || a.run(conn, s)))?);
-            }
-            Err(e) if mode == "kill" => return Err(e),
-            Err(e) => {
-                tracing::warn!(error = %e, "process connector unavailable: scripts run through interpreters are not checked")
-            }
+        if mode == "kill" {
+            // Without fanotify, the process connector reports every exec after the fact.
+            let conn = Connector::open()?;
+            let a = after_exec::AfterExec::new(shared.clone(), jobs_tx, true);
+            let s = stop.clone();
+            threads.push(spawn("software-after-exec", Box::new(move || a.run(conn, s)))?);
         }
         Ok(Running { shared, mode, stop, threads })
     }

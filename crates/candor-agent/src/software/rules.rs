@@ -4,7 +4,7 @@
 //! the enforcer's job.
 
 use candor_proto::software::{Action, SoftwareMode, SoftwareOptions};
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 /// Programs that install or remove software (matched by file name).
 const PACKAGE_MANAGERS: &[&str] = &[
@@ -22,6 +22,11 @@ const PACKAGE_MANAGERS: &[&str] = &[
     "flatpak",
     "pkcon",
 ];
+
+/// Whether `path` names a package manager (by file name).
+pub fn is_package_manager(path: &str) -> bool {
+    PACKAGE_MANAGERS.contains(&path.rsplit('/').next().unwrap_or(path))
+}
 
 /// Where employees can write: a program found here was downloaded or built, not installed.
 const USER_WRITABLE: &[&str] = &["/home/", "/tmp/", "/var/tmp/", "/dev/shm/", "/run/user/", "/media/", "/mnt/"];
@@ -93,37 +98,44 @@ impl Verdict {
     }
 }
 
-struct Compiled {
-    file: Option<GlobMatcher>,
-    path: Option<GlobMatcher>,
-}
-
 pub struct Rules {
     pub opts: SoftwareOptions,
-    compiled: Vec<Compiled>,
+    /// All file-name globs and all path globs, each compiled into one matcher;
+    /// `*_rule[i]` is the rule of the set's i-th glob.
+    files: GlobSet,
+    file_rule: Vec<usize>,
+    paths: GlobSet,
+    path_rule: Vec<usize>,
     shells: Vec<String>,
     pub needs_hash: bool,
     pub needs_package: bool,
     pub needs_category: bool,
 }
 
-fn glob(g: &Option<String>, case_insensitive: bool) -> Option<GlobMatcher> {
-    let g = g.as_deref()?;
-    match GlobBuilder::new(g).literal_separator(true).case_insensitive(case_insensitive).build() {
-        Ok(g) => Some(g.compile_matcher()),
-        // The server validates rules; an invalid one that slipped through
-        // matches nothing rather than everything.
-        Err(e) => {
-            tracing::warn!(glob = g, error = %e, "invalid glob in software rule ignored");
-            Some(GlobBuilder::new("\0never").build().ok()?.compile_matcher())
+/// One matcher for many globs; a glob that does not compile (the server
+/// validates, so only a stored document from an older version) is left out,
+/// and its rule then matches nothing rather than everything.
+fn glob_set<'a>(globs: impl Iterator<Item = (usize, &'a str)>, case_insensitive: bool) -> (GlobSet, Vec<usize>) {
+    let mut b = GlobSetBuilder::new();
+    let mut rule_of = Vec::new();
+    for (i, g) in globs {
+        match GlobBuilder::new(g).literal_separator(true).case_insensitive(case_insensitive).build() {
+            Ok(glob) => {
+                b.add(glob);
+                rule_of.push(i);
+            }
+            Err(e) => tracing::warn!(glob = g, error = %e, "invalid glob in software rule ignored"),
         }
     }
+    (b.build().unwrap_or_else(|_| GlobSet::empty()), rule_of)
 }
 
 impl Rules {
     pub fn compile(opts: &SoftwareOptions) -> Rules {
-        let compiled =
-            opts.rules.iter().map(|r| Compiled { file: glob(&r.file, true), path: glob(&r.path, false) }).collect();
+        let (files, file_rule) =
+            glob_set(opts.rules.iter().enumerate().filter_map(|(i, r)| Some((i, r.file.as_deref()?))), true);
+        let (paths, path_rule) =
+            glob_set(opts.rules.iter().enumerate().filter_map(|(i, r)| Some((i, r.path.as_deref()?))), false);
         let shells = std::fs::read_to_string("/etc/shells")
             .map(|s| s.lines().filter(|l| l.starts_with('/')).map(|l| l.trim().to_string()).collect())
             .unwrap_or_default();
@@ -132,20 +144,38 @@ impl Rules {
             needs_package: opts.rules.iter().any(|r| r.package.is_some()),
             needs_category: opts.rules.iter().any(|r| r.category.is_some()),
             opts: opts.clone(),
-            compiled,
+            files,
+            file_rule,
+            paths,
+            path_rule,
             shells,
         }
     }
 
-    fn matches(&self, i: usize, s: &Subject) -> bool {
-        let (r, c) = (&self.opts.rules[i], &self.compiled[i]);
-        !r.is_empty()
-            && c.file.as_ref().is_none_or(|g| g.is_match(s.file_name()))
-            && c.path.as_ref().is_none_or(|g| g.is_match(s.path))
-            && r.sha256.as_ref().is_none_or(|h| s.sha256.is_some_and(|x| x.eq_ignore_ascii_case(h)))
-            && r.package.as_ref().is_none_or(|p| s.package == Some(p.as_str()))
-            && r.category.as_ref().is_none_or(|c| s.categories.iter().any(|x| x.eq_ignore_ascii_case(c)))
-            && r.schedule.as_ref().is_none_or(|w| w.contains(s.weekday, s.minute))
+    /// Indices of the rules matching `s`, in rule order.
+    fn matching(&self, s: &Subject) -> Vec<usize> {
+        let mut file_hit = vec![false; self.opts.rules.len()];
+        let mut path_hit = vec![false; self.opts.rules.len()];
+        for i in self.files.matches(s.file_name()) {
+            file_hit[self.file_rule[i]] = true;
+        }
+        if !self.paths.is_empty() {
+            for i in self.paths.matches(s.path) {
+                path_hit[self.path_rule[i]] = true;
+            }
+        }
+        (0..self.opts.rules.len())
+            .filter(|i| {
+                let r = &self.opts.rules[*i];
+                !r.is_empty()
+                    && (r.file.is_none() || file_hit[*i])
+                    && (r.path.is_none() || path_hit[*i])
+                    && r.sha256.as_ref().is_none_or(|h| s.sha256.is_some_and(|x| x.eq_ignore_ascii_case(h)))
+                    && r.package.as_ref().is_none_or(|p| s.package == Some(p.as_str()))
+                    && r.category.as_ref().is_none_or(|c| s.categories.iter().any(|x| x.eq_ignore_ascii_case(c)))
+                    && r.schedule.as_ref().is_none_or(|w| w.contains(s.weekday, s.minute))
+            })
+            .collect()
     }
 
     fn exempt_by_design(&self, s: &Subject) -> bool {
@@ -156,25 +186,26 @@ impl Rules {
         let Some(user) = s.user else { return Verdict::allow() };
         let o = &self.opts;
         if o.install.action != Action::Allow
-            && PACKAGE_MANAGERS.contains(&s.file_name())
+            && is_package_manager(s.path)
             && !o.install.allowed_users.iter().any(|u| u == user)
         {
             return Verdict { action: o.install.action, reason: Reason::Install, rule: None };
         }
-        let matching = || (0..o.rules.len()).filter(|i| self.matches(*i, s));
+        let hits = if o.mode == SoftwareMode::Off { Vec::new() } else { self.matching(s) };
         match o.mode {
             SoftwareMode::Off => {}
             SoftwareMode::Deny => {
                 let action = |i: usize| o.rules[i].action.unwrap_or(Action::Block);
-                let hit = matching()
-                    .find(|i| action(*i) == Action::Block)
-                    .or_else(|| matching().find(|i| action(*i) == Action::Alert));
-                if let Some(i) = hit {
+                let hit = hits
+                    .iter()
+                    .find(|i| action(**i) == Action::Block)
+                    .or_else(|| hits.iter().find(|i| action(**i) == Action::Alert));
+                if let Some(&i) = hit {
                     return Verdict { action: action(i), reason: Reason::Rule, rule: Some(o.rules[i].name.clone()) };
                 }
             }
             SoftwareMode::Allow => {
-                if let Some(i) = matching().next() {
+                if let Some(&i) = hits.first() {
                     return Verdict {
                         action: Action::Allow,
                         reason: Reason::Rule,

@@ -337,7 +337,7 @@ async function pageSoftware(main) {
     const save = async (changes) => { await api("/api/v1/policies/" + p.id, { method: "PUT", body: { doc: { ...p.doc, software: { ...sw, ...changes } } } }); route(); };
     const panel = h("div.panel.software-policy", { "data-policy": p.id }, h("h2", `${p.name} r${p.revision}`),
       h("p", `${t("sw_mode")}: `, h("strong", t("sw_mode_" + sw.mode)), ` · ${t("sw_install")}: ${t("sw_act_" + (sw.install || {}).action || "allow")} · ${t("sw_untrusted")}: ${t("sw_act_" + (sw.untrusted || "allow"))}`),
-      table(["name", "sw_match", "sw_action", ""], (sw.rules || []).map((r, i) => ({ cells: [r.name, h("span.mono", ruleText(r)), t("sw_act_" + (sw.mode === "allow" ? "allow" : r.action || "block")),
+      table(["sw_rule", "sw_match", "sw_action", ""], (sw.rules || []).map((r, i) => ({ cells: [r.name, h("span.mono", ruleText(r)), t("sw_act_" + (sw.mode === "allow" ? "allow" : r.action || "block")),
         edit ? h("button.secondary", { on: { click: () => save({ rules: sw.rules.filter((_, j) => j !== i) }) } }, t("delete")) : null] }))));
     if (edit) {
       panel.append(form([
@@ -346,7 +346,7 @@ async function pageSoftware(main) {
         h("label", t("sw_untrusted"), select("untrusted", ["allow", "alert", "block"].map((m) => [m, t("sw_act_" + m)]), sw.untrusted || "allow"))],
         t("save"), (f) => save({ mode: f.get("mode"), install: { ...(sw.install || {}), action: f.get("install") }, untrusted: f.get("untrusted") })),
       form([
-        h("label", t("name"), h("input", { name: "name", required: true, size: 12 })),
+        h("label", t("sw_rule"), h("input", { name: "name", required: true, size: 12 })),
         h("label", t("sw_match"), select("kind", RULE_KEYS.map((k) => [k, t("sw_by_" + k)]))),
         h("label", t("sw_value"), h("input", { name: "value", required: true, size: 24 })),
         h("label", t("sw_action"), select("action", [["block", t("sw_act_block")], ["alert", t("sw_act_alert")]])),

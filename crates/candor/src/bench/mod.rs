@@ -2,6 +2,7 @@
 //! run and print the ratio (absolute times are not stable on shared machines).
 
 mod agent;
+mod exec;
 mod ingest;
 
 use clap::Subcommand;
@@ -12,6 +13,8 @@ pub enum BenchCmd {
     Ingest(ingest::IngestBench),
     /// The agent's CPU and RSS with activity and process collection busy, then idle, against forkstat + xprop.
     Agent(agent::AgentBench),
+    /// Program starts with software control off and on: overhead ratio and decision latency.
+    Exec(exec::ExecBench),
 }
 
 /// A server with embedded storage under `dir`, listening on a free loopback port.
@@ -29,5 +32,6 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Ingest(b) => ingest::run(b).await,
         BenchCmd::Agent(b) => agent::run(b).await,
+        BenchCmd::Exec(b) => exec::run(b).await,
     }
 }
