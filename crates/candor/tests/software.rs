@@ -369,6 +369,14 @@ async fn software_control_on_the_real_kernel() {
     assert_eq!(t[0]["reason"], "timeout");
     assert_eq!(wait_count(&server, &big1.to_string_lossy(), "blocked", 1).await[0]["reason"], "timeout");
 
+    // Programs in user-writable places (downloaded, built), blocked by policy; installed ones run.
+    set_software(&team, policy, json!({"untrusted": "block"})).await;
+    team.wait_applied(agent.id).await;
+    wait_until(Duration::from_secs(10), "untrusted places blocked", async || env.refused(&big2)).await;
+    assert!(!env.refused(truth), "installed programs run");
+    let u = wait_count(&server, &big2.to_string_lossy(), "blocked", 1).await;
+    assert_eq!(u[0]["reason"], "untrusted");
+
     // Allow-list mode: only listed programs, yet shells, system helpers and root keep working.
     set_software(&team, policy, json!({"mode": "allow", "rules": [{"name": "基础工具", "package": "coreutils"}]}))
         .await;

@@ -193,8 +193,11 @@ fn unescape_octal(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+        let octal = (i + 3 < b.len() && b[i] == b'\\' && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)))
+            .then(|| b[i + 1..i + 4].iter().fold(0u32, |v, c| v * 8 + u32::from(c - b'0')))
+            .and_then(|v| u8::try_from(v).ok());
+        if let Some(v) = octal {
+            out.push(v);
             i += 4;
         } else {
             out.push(b[i]);
@@ -232,6 +235,28 @@ mod tests {
         assert!(!ev[1].is_exec_perm());
         assert!(parse(&record(100, 3, 0, 1, 1)[..50]).is_empty(), "length beyond the buffer");
         assert!(parse(&record(8, 3, 0, 1, 1)).is_empty());
+        assert_eq!(unescape_octal("a\\777b\\101"), b"a\\777bA", "escapes beyond a byte stay as they are");
+    }
+
+    #[test]
+    fn hostile_input_never_panics() {
+        // Every octal escape, and pseudo-random records (a fixed xorshift: the same cases each run).
+        for v in 0..512u32 {
+            let line = format!("1 1 0:{v} / /m\\{:03o}x rw - ext4 d rw", v);
+            let _ = program_filesystems(&line);
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..2000 {
+            let buf: Vec<u8> = (0..64)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8 % 8
+                })
+                .collect();
+            let _ = parse(&buf);
+        }
     }
 
     #[test]
