@@ -90,6 +90,9 @@ pub struct InstallControl {
     pub action: Action,
     /// Login names that may install anyway.
     pub allowed_users: Vec<String>,
+    /// Packages anyone may install with apt (`apt install NAME…`, checked as
+    /// apt starts; dpkg run by an approved apt is let through).
+    pub approved_packages: Vec<String>,
 }
 
 /// One rule. Every criterion given must match (an empty rule matches nothing).

@@ -334,6 +334,52 @@ async fn software_control_on_the_real_kernel() {
     })
     .await;
 
+    // Approved packages: an employee's apt may install them (and the dpkg it starts runs);
+    // apt naming anything else is stopped as it starts. A local file repository stands in for a mirror.
+    let repo = tmp.path().join("repo");
+    for d in ["lists/partial", "archives/partial"] {
+        std::fs::create_dir_all(repo.join(d)).unwrap();
+    }
+    std::fs::copy(&deb, repo.join("dummy.deb")).unwrap();
+    let deb_bytes = std::fs::read(&deb).unwrap();
+    let control = std::fs::read_to_string(deb_dir.join("DEBIAN/control")).unwrap();
+    std::fs::write(
+        repo.join("Packages"),
+        format!(
+            "{control}Filename: ./dummy.deb\nSize: {}\nSHA256: {}\n\n",
+            deb_bytes.len(),
+            hex::encode(sha2::Sha256::digest(&deb_bytes))
+        ),
+    )
+    .unwrap();
+    std::fs::write(repo.join("sources.list"), format!("deb [trusted=yes] file:{} ./\n", repo.display())).unwrap();
+    let r = repo.display();
+    let apt_opts = format!(
+        "-o Dir::Etc::SourceList={r}/sources.list -o Dir::Etc::SourceParts=/nonexistent -o Dir::State::Lists={r}/lists \
+         -o Dir::Cache::Archives={r}/archives -o APT::Sandbox::User=root -q -y"
+    );
+    let out = Command::new("/bin/sh").args(["-c", &format!("apt-get {apt_opts} update")]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    set_software(&team, policy, json!({"install": {"action": "block", "approved_packages": [pkg]}})).await;
+    team.wait_applied(agent.id).await;
+    let as_employee = |args: &str| {
+        let line = format!("echo {EMPLOYEE} > /proc/self/loginuid && exec apt-get {apt_opts} {args}");
+        Command::new("/bin/sh").args(["-c", &line]).output().unwrap()
+    };
+    let out = as_employee(&format!("install {pkg} hello"));
+    println!("unapproved apt: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.signal(), Some(libc::SIGKILL), "apt naming an unapproved package is stopped");
+    assert!(!dpkg_installed(pkg));
+    let out = as_employee(&format!("install {pkg}"));
+    assert!(out.status.success(), "approved install: {:?} {}", out.status, String::from_utf8_lossy(&out.stdout));
+    assert!(dpkg_installed(pkg), "installed through apt and its dpkg");
+    let out = Command::new("dpkg").args(["--purge", pkg]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_until(Duration::from_secs(20), "unapproved apt reported", async || {
+        attempts(&server).iter().any(|a| a["reason"] == "install" && a["rule"] == "not approved: hello")
+    })
+    .await;
+
     // A policy change takes effect within seconds.
     let changed = Instant::now();
     let mut more = rules.as_array().unwrap().clone();

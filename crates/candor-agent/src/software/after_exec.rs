@@ -11,7 +11,6 @@
 
 use super::enforcer::Shared;
 use super::facts::{self, FileKey};
-use super::rules::{local_now, Subject};
 use super::worker::{Attempt, Job};
 use crate::platform::fanotify::RawEvent;
 use crate::platform::proc_connector::{Connector, ProcEvent};
@@ -47,7 +46,7 @@ pub fn script_arg(args: &[Vec<u8>]) -> Option<&[u8]> {
     None
 }
 
-fn cmdline(pid: u32) -> Vec<Vec<u8>> {
+pub fn cmdline(pid: u32) -> Vec<Vec<u8>> {
     let mut raw = Vec::new();
     if let Ok(f) = std::fs::File::open(format!("/proc/{pid}/cmdline")) {
         let _ = f.take(16 * 1024).read_to_end(&mut raw);
@@ -62,7 +61,7 @@ pub fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-fn kill(pidfd: &OwnedFd) -> bool {
+pub fn kill(pidfd: &OwnedFd) -> bool {
     // SAFETY: plain syscall on a pidfd we hold.
     unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, 0usize, 0u32) == 0 }
 }
@@ -152,19 +151,7 @@ impl AfterExec {
                 self.hashes.clear();
             }
             let path = facts::path_of(fd);
-            let user = crate::platform::users::name_of(uid).unwrap_or_else(|| uid.to_string());
-            let (weekday, minute) = local_now();
-            let mut s = Subject {
-                path: &path,
-                sha256: sha256.as_deref(),
-                owner_uid: st.owner_uid,
-                user: Some(&user),
-                weekday,
-                minute,
-                ..Default::default()
-            };
-            snap.lookups.describe(&mut s);
-            let verdict = snap.rules.decide(&s);
+            let (verdict, package) = snap.decide(&path, sha256.as_deref(), st.owner_uid, uid, false);
             if verdict.action == Action::Allow {
                 continue;
             }
@@ -173,9 +160,8 @@ impl AfterExec {
             if blocked && !kill(pidfd) {
                 continue; // already gone
             }
-            let package = s.package.map(str::to_string);
             let ev = RawEvent { mask: 0, fd: -1, pid: pid as i32 };
-            let mut attempt = Attempt::new(&ev, Some(uid), path.clone(), st.key, sha256, package, verdict);
+            let mut attempt = Attempt::new(&ev, Some(uid), path, st.key, sha256, package, verdict);
             attempt.mode = "kill";
             attempt.bus = bus;
             let file = attempt.sha256.is_none().then(|| OwnedFd::from(file));

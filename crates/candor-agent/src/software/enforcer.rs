@@ -8,7 +8,7 @@
 
 use super::after_exec::{self, AfterExec};
 use super::facts::{self, FileKey};
-use super::rules::{local_now, Reason, Subject, Verdict};
+use super::rules::{Reason, Verdict};
 use super::worker::{Attempt, Job};
 use super::Snapshot;
 use crate::platform::fanotify::{program_filesystems, Fanotify, RawEvent};
@@ -60,21 +60,32 @@ struct Pending {
 enum Judged {
     Exempt,
     /// The attempt is there when it is to be reported (anything but a plain
-    /// allow); `interpreter` when the program runs scripts (checked once started).
+    /// allow); `after_start` when the program is checked again once started
+    /// (an interpreter's script, the packages an apt command line names).
     Decided {
         verdict: Verdict,
         attempt: Option<Box<Attempt>>,
-        interpreter: bool,
+        after_start: bool,
     },
     NeedHash,
 }
 
-/// An interpreter an employee started, until its exec completes and its script is judged.
+/// An interpreter or apt an employee started, until its exec completes and its
+/// script or command line is judged.
 struct Starting {
     pid: u32,
     pidfd: OwnedFd,
-    interpreter: (u64, u64),
+    program: (u64, u64),
     until: Instant,
+}
+
+/// Whether the apt process `pid` installs only approved packages (or changes nothing).
+fn apt_run_approved(pid: u32, approved: &[String]) -> Result<(), String> {
+    if !super::rules::is_apt(&facts::path_of_link(&format!("/proc/{pid}/exe"))) {
+        return Err("not started by apt".into());
+    }
+    let args: Vec<String> = after_exec::cmdline(pid).iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    super::rules::apt_approved(&args, approved)
 }
 
 /// Sent back by the worker when a hash is known.
@@ -263,9 +274,9 @@ impl Enforcer {
         let judged = self.judge(&ev, &snap);
         match judged {
             Judged::Exempt => self.answer(ev, true, started, None),
-            Judged::Decided { verdict, attempt, interpreter } => {
+            Judged::Decided { verdict, attempt, after_start } => {
                 let allow = verdict.action != Action::Block;
-                if interpreter && allow {
+                if after_start && allow {
                     self.watch_start(&ev);
                 } else if verdict.action == Action::Allow && attempt.is_none() {
                     self.maybe_ignore(&ev, &snap);
@@ -313,7 +324,7 @@ impl Enforcer {
         self.marked_under = Some(snap.clone());
     }
 
-    /// Remember an interpreter being started, to judge its script once the exec is done.
+    /// Remember an interpreter or apt being started, to judge it once the exec is done.
     fn watch_start(&mut self, ev: &RawEvent) {
         // SAFETY: the event's descriptor is open until we answer.
         let fd = unsafe { BorrowedFd::borrow_raw(ev.fd) };
@@ -322,13 +333,13 @@ impl Enforcer {
             self.starting.push(Starting {
                 pid: ev.pid as u32,
                 pidfd,
-                interpreter: (st.key.dev, st.key.ino),
+                program: (st.key.dev, st.key.ino),
                 until: Instant::now() + Duration::from_millis(500),
             });
         }
     }
 
-    /// Judge the scripts of interpreters whose exec has completed.
+    /// Judge the interpreters and apt runs whose exec has completed.
     fn check_started(&mut self) {
         use std::os::unix::fs::MetadataExt;
         let now = Instant::now();
@@ -336,16 +347,36 @@ impl Enforcer {
         while i < self.starting.len() {
             let s = &self.starting[i];
             let exe = std::fs::metadata(format!("/proc/{}/exe", s.pid)).ok().map(|m| (m.dev(), m.ino()));
-            let running = exe == Some(s.interpreter);
+            let running = exe == Some(s.program);
             if running || exe.is_none() || now >= s.until {
                 let s = self.starting.swap_remove(i);
                 if running {
-                    self.scripts.check(s.pid, &s.pidfd);
+                    self.started(s);
                 }
             } else {
                 i += 1;
             }
         }
+    }
+
+    /// An interpreter or apt has finished starting: judge its script, or its packages.
+    fn started(&mut self, s: Starting) {
+        let exe = facts::path_of_link(&format!("/proc/{}/exe", s.pid));
+        if !super::rules::is_apt(&exe) {
+            return self.scripts.check(s.pid, &s.pidfd);
+        }
+        let snap = self.shared.snapshot();
+        let Err(why) = apt_run_approved(s.pid, &snap.rules.opts.install.approved_packages) else { return };
+        if !after_exec::kill(&s.pidfd) {
+            return;
+        }
+        let uid = facts::employee_of(s.pid as i32, snap.rules.opts.min_uid);
+        let verdict = Verdict { action: Action::Block, reason: Reason::Install, rule: Some(why) };
+        let ev = RawEvent { mask: 0, fd: -1, pid: s.pid as i32 };
+        let key = facts::FileKey { dev: s.program.0, ino: s.program.1, size: 0, ctime_ns: 0 };
+        let mut attempt = Attempt::new(&ev, uid, exe, key, None, None, verdict);
+        attempt.mode = "kill";
+        let _ = self.jobs.send(Job::Report { attempt, file: None });
     }
 
     /// Let the kernel skip future execs of a file just allowed for an
@@ -399,29 +430,24 @@ impl Enforcer {
             self.hashes.get(&st.key).cloned().flatten()
         };
         let path = facts::path_of(fd);
-        let attempt_user = Some(crate::platform::users::name_of(uid).unwrap_or_else(|| uid.to_string()));
-        let (weekday, minute) = local_now();
-        let mut s = Subject {
-            path: &path,
-            sha256: sha256.as_deref(),
-            owner_uid: st.owner_uid,
-            user: attempt_user.as_deref(),
-            weekday,
-            minute,
-            ..Default::default()
-        };
-        snap.lookups.describe(&mut s);
-        let verdict = rules.decide(&s);
-        let interpreter = after_exec::is_interpreter(s.file_name());
+        let name = path.rsplit('/').next().unwrap_or(&path);
+        // dpkg started by an apt whose command line names approved packages only
+        // (read from the parent itself: no race with the after-start check of apt).
+        let approved = &rules.opts.install.approved_packages;
+        let approved_parent = name == "dpkg"
+            && !approved.is_empty()
+            && facts::pid_info(ev.pid).is_some_and(|(_, ppid)| apt_run_approved(ppid, approved).is_ok());
+        let (verdict, package) = snap.decide(&path, sha256.as_deref(), st.owner_uid, uid, approved_parent);
+        let user = crate::platform::users::name_of(uid).unwrap_or_else(|| uid.to_string());
+        let after_start = after_exec::is_interpreter(name) || rules.apt_check_needed(&path, &user);
         if verdict.action == Action::Allow {
-            return Judged::Decided { verdict, attempt: None, interpreter };
+            return Judged::Decided { verdict, attempt: None, after_start };
         }
-        let package = s.package.map(str::to_string);
-        let mut attempt = Attempt::new(ev, Some(uid), path.clone(), st.key, sha256, package, verdict.clone());
+        let mut attempt = Attempt::new(ev, Some(uid), path, st.key, sha256, package, verdict.clone());
         if verdict.action == Action::Block && rules.opts.notify {
             attempt.bus = facts::session_bus_of(ev.pid);
         }
-        Judged::Decided { verdict, attempt: Some(Box::new(attempt)), interpreter }
+        Judged::Decided { verdict, attempt: Some(Box::new(attempt)), after_start }
     }
 
     fn answer(&mut self, ev: RawEvent, allow: bool, started: Instant, report: Option<Attempt>) {

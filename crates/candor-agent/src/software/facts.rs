@@ -55,7 +55,12 @@ pub fn stat(fd: BorrowedFd) -> Option<FileStat> {
 /// The path of an open descriptor, as text: non-UTF-8 bytes replaced and
 /// control characters (a newline in a file name) escaped, bounded.
 pub fn path_of(fd: BorrowedFd) -> String {
-    let raw = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
+    path_of_link(&format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// The target of a /proc symlink, as text ([`clean`]ed).
+pub fn path_of_link(link: &str) -> String {
+    let raw = std::fs::read_link(link).unwrap_or_default();
     clean(std::os::unix::ffi::OsStrExt::as_bytes(raw.as_os_str()))
 }
 
@@ -130,9 +135,9 @@ struct PidfdInfo {
 const PIDFD_GET_INFO: libc::c_ulong = 0xC040_FF0B;
 const PIDFD_INFO_CREDS: u64 = 1 << 1;
 
-/// Real uid: from the pidfd (Linux 6.13+, a few µs) or else /proc/<pid>/status
-/// (which the kernel renders in full, tens of µs).
-fn real_uid(pid: i32) -> Option<u32> {
+/// Real uid and parent pid: from the pidfd (Linux 6.13+, a few µs) or else
+/// /proc/<pid>/status (which the kernel renders in full, tens of µs).
+pub fn pid_info(pid: i32) -> Option<(u32, u32)> {
     use std::sync::atomic::{AtomicBool, Ordering};
     static NO_PIDFD_INFO: AtomicBool = AtomicBool::new(false);
     if !NO_PIDFD_INFO.load(Ordering::Relaxed) {
@@ -145,7 +150,7 @@ fn real_uid(pid: i32) -> Option<u32> {
             // SAFETY: info is a valid, writable pidfd_info of the size the ioctl encodes.
             let r = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO, &mut info as *mut PidfdInfo) };
             if r == 0 && info.mask & PIDFD_INFO_CREDS != 0 {
-                return Some(info.ruid);
+                return Some((info.ruid, info.ppid));
             }
             if r != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH) {
                 NO_PIDFD_INFO.store(true, Ordering::Relaxed);
@@ -153,9 +158,15 @@ fn real_uid(pid: i32) -> Option<u32> {
         }
     }
     let mut buf = [0u8; 2048];
-    read_small(&format!("/proc/{pid}/status"), &mut buf).and_then(|s| {
-        s.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
-    })
+    let status = read_small(&format!("/proc/{pid}/status"), &mut buf)?;
+    let field = |name: &str| {
+        status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()?.parse().ok())
+    };
+    Some((field("Uid:")?, field("PPid:")?))
+}
+
+fn real_uid(pid: i32) -> Option<u32> {
+    pid_info(pid).map(|(uid, _)| uid)
 }
 
 /// Read a small /proc file into a stack buffer (no allocation on the hot path).

@@ -59,6 +59,34 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// Decide one exec of the file at `path` by employee `uid`; also returns
+    /// the owning package when the lookups know it (for the report).
+    pub fn decide(
+        &self,
+        path: &str,
+        sha256: Option<&str>,
+        owner_uid: u32,
+        uid: u32,
+        approved_parent: bool,
+    ) -> (rules::Verdict, Option<String>) {
+        let user = crate::platform::users::name_of(uid).unwrap_or_else(|| uid.to_string());
+        let (weekday, minute) = rules::local_now();
+        let mut s = rules::Subject {
+            path,
+            sha256,
+            owner_uid,
+            user: Some(&user),
+            approved_parent,
+            weekday,
+            minute,
+            ..Default::default()
+        };
+        self.lookups.describe(&mut s);
+        (self.rules.decide(&s), s.package.map(str::to_string))
+    }
+}
+
 /// The running threads of one enforcement period.
 pub struct Running {
     pub shared: Arc<Shared>,

@@ -28,6 +28,62 @@ pub fn is_package_manager(path: &str) -> bool {
     PACKAGE_MANAGERS.contains(&path.rsplit('/').next().unwrap_or(path))
 }
 
+/// Front ends whose command line says which packages they install.
+const APT: &[&str] = &["apt", "apt-get", "aptitude"];
+/// apt subcommands that change nothing installed.
+const APT_READ_ONLY: &[&str] =
+    &["update", "list", "search", "show", "showsrc", "policy", "depends", "rdepends", "changelog", "download"];
+
+/// Whether an apt command line (argv) installs only `approved` packages or
+/// changes nothing installed. `Err` names what is not approved.
+pub fn apt_approved(args: &[String], approved: &[String]) -> Result<(), String> {
+    // Values of options given as separate words (`-o X=Y`, `-t release`) are not words of the command.
+    let mut skip = false;
+    let mut rest = Vec::new();
+    for a in args.iter().skip(1).filter(|a| !a.is_empty()) {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if ["-o", "-t", "-c", "--option", "--target-release", "--config-file"].contains(&a.as_str()) {
+            skip = true;
+        } else if !a.starts_with('-') {
+            rest.push(a.as_str());
+        }
+    }
+    let Some((cmd, names)) = rest.split_first() else { return Ok(()) };
+    if APT_READ_ONLY.contains(cmd) {
+        return Ok(());
+    }
+    if !["install", "reinstall"].contains(cmd) {
+        return Err(format!("apt {cmd}"));
+    }
+    for n in names {
+        // name, name=version, name/release, name:arch; a file path is never approved.
+        let base = n.split(['=', '/', ':']).next().unwrap_or(n);
+        if n.ends_with(".deb") || !approved.iter().any(|a| a == base) {
+            return Err(format!("not approved: {n}"));
+        }
+    }
+    Ok(())
+}
+
+pub fn is_apt(path: &str) -> bool {
+    APT.contains(&path.rsplit('/').next().unwrap_or(path))
+}
+
+impl Rules {
+    /// Whether an apt started by `user` must have its command line checked
+    /// against the approved packages once it has started.
+    pub fn apt_check_needed(&self, path: &str, user: &str) -> bool {
+        let i = &self.opts.install;
+        i.action != Action::Allow
+            && !i.approved_packages.is_empty()
+            && is_apt(path)
+            && !i.allowed_users.iter().any(|u| u == user)
+    }
+}
+
 /// Where employees can write: a program found here was downloaded or built, not installed.
 const USER_WRITABLE: &[&str] = &["/home/", "/tmp/", "/var/tmp/", "/dev/shm/", "/run/user/", "/media/", "/mnt/"];
 
@@ -47,6 +103,8 @@ pub struct Subject<'a> {
     pub owner_uid: u32,
     /// Login name of the employee behind the exec; `None` for system accounts (exempt).
     pub user: Option<&'a str>,
+    /// Started by an apt run whose packages are all approved (for dpkg).
+    pub approved_parent: bool,
     /// Local time: 0 = Monday, minutes after midnight.
     pub weekday: u32,
     pub minute: u32,
@@ -189,7 +247,12 @@ impl Rules {
             && is_package_manager(s.path)
             && !o.install.allowed_users.iter().any(|u| u == user)
         {
-            return Verdict { action: o.install.action, reason: Reason::Install, rule: None };
+            // apt is checked once started (its command line names the packages),
+            // and the dpkg it then runs is let through.
+            let approved_apt = !o.install.approved_packages.is_empty() && is_apt(s.path);
+            if !approved_apt && !s.approved_parent {
+                return Verdict { action: o.install.action, reason: Reason::Install, rule: None };
+            }
         }
         let hits = if o.mode == SoftwareMode::Off { Vec::new() } else { self.matching(s) };
         match o.mode {
@@ -320,7 +383,7 @@ mod tests {
     #[test]
     fn install_and_untrusted() {
         let opts = SoftwareOptions {
-            install: InstallControl { action: Action::Block, allowed_users: vec!["it".into()] },
+            install: InstallControl { action: Action::Block, allowed_users: vec!["it".into()], ..Default::default() },
             untrusted: Action::Alert,
             ..Default::default()
         };
@@ -332,5 +395,31 @@ mod tests {
         assert_eq!((v.action, v.reason), (Action::Alert, Reason::Untrusted));
         assert_eq!(rules.decide(&Subject { owner_uid: 1000, ..subject("/opt/x") }).reason, Reason::Untrusted);
         assert_eq!(rules.decide(&subject("/usr/bin/ls")).action, Action::Allow);
+        assert_eq!(rules.decide(&subject("/usr/bin/apt-get")).action, Action::Block, "no approved list");
+    }
+
+    #[test]
+    fn approved_packages_through_apt() {
+        let opts = SoftwareOptions {
+            install: InstallControl {
+                action: Action::Block,
+                allowed_users: vec![],
+                approved_packages: vec!["wps-office".into(), "vim".into()],
+            },
+            ..Default::default()
+        };
+        let rules = Rules::compile(&opts);
+        assert_eq!(rules.decide(&subject("/usr/bin/apt-get")).action, Action::Allow, "checked once started");
+        assert_eq!(rules.decide(&subject("/usr/bin/dpkg")).action, Action::Block);
+        assert_eq!(rules.decide(&Subject { approved_parent: true, ..subject("/usr/bin/dpkg") }).action, Action::Allow);
+        let argv = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        let ok = |s: &str| apt_approved(&argv(s), &opts.install.approved_packages);
+        assert_eq!(ok("apt-get install -y vim wps-office=1.2 vim:amd64"), Ok(()));
+        assert_eq!(ok("apt update"), Ok(()));
+        assert_eq!(ok("apt install vim "), Ok(()), "the empty word after the last NUL of /proc/<pid>/cmdline");
+        assert_eq!(ok("apt-get -o Dir::Etc::SourceList=x install -y vim"), Ok(()));
+        assert_eq!(ok("apt install vim steam"), Err("not approved: steam".into()));
+        assert_eq!(ok("apt install ./vim.deb"), Err("not approved: ./vim.deb".into()));
+        assert_eq!(ok("apt-get remove vim"), Err("apt remove".into()));
     }
 }
