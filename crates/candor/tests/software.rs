@@ -3,8 +3,10 @@
 //! links, renames, hostile names), a file swapped in place, scripts directly
 //! and through an interpreter, a flood counted exactly, policy changes within
 //! seconds, fail-closed/fail-open timeouts, allow-list mode with the system
-//! still working, installs refused with dpkg's database untouched, installs
-//! and removals recorded, the desktop notification on a real D-Bus daemon,
+//! still working, installs refused with dpkg's database untouched, approved
+//! packages installed through apt from a local repository while apt naming
+//! anything else is stopped, installs and removals recorded, programs in
+//! user-writable places blocked, the desktop notification on a real D-Bus daemon,
 //! killing the agent releasing waiting execs, and the weaker kill mode.
 
 mod common;
