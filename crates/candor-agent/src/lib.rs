@@ -18,6 +18,7 @@ pub mod presence;
 pub mod software;
 pub mod sources;
 pub mod spool;
+pub mod status;
 pub mod stop;
 pub mod uplink;
 
@@ -98,15 +99,16 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
         policy_tx,
         stop.clone(),
     ));
-    tasks.spawn(presence::run(
-        client.clone(),
-        creds.clone(),
-        Duration::from_secs(config.uplink.heartbeat_secs.max(1)),
-        policy_rx.clone(),
-        spool.clone(),
-        notices.clone(),
-        stop.clone(),
-    ));
+    tasks.spawn(presence::run(presence::Presence {
+        client: client.clone(),
+        creds: creds.clone(),
+        every: Duration::from_secs(config.uplink.heartbeat_secs.max(1)),
+        policy: policy_rx.clone(),
+        spool: spool.clone(),
+        notices: notices.clone(),
+        state_dir: state_dir.clone(),
+        stop: stop.clone(),
+    }));
     tasks.spawn(
         uplink::Uplink {
             client,

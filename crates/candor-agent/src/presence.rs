@@ -1,4 +1,5 @@
-//! Heartbeats: who and what this desktop is, and which policy it applies.
+//! Heartbeats: who and what this desktop is, and which policy it applies —
+//! told to the server, and to the desktop's own users through `status.json`.
 
 use crate::credentials::Credentials;
 use crate::net::error_text;
@@ -10,21 +11,36 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-pub async fn run(
-    client: reqwest::Client,
-    creds: Credentials,
-    every: Duration,
-    policy: watch::Receiver<Arc<EffectivePolicy>>,
-    spool: Arc<Spool>,
-    notices: crate::notices::Notices,
-    stop: Stop,
-) {
+pub struct Presence {
+    pub client: reqwest::Client,
+    pub creds: Credentials,
+    pub every: Duration,
+    pub policy: watch::Receiver<Arc<EffectivePolicy>>,
+    pub spool: Arc<Spool>,
+    pub notices: crate::notices::Notices,
+    /// Where `status.json` goes.
+    pub state_dir: std::path::PathBuf,
+    pub stop: Stop,
+}
+
+pub async fn run(p: Presence) {
+    let Presence { client, creds, every, policy, spool, notices, state_dir, stop } = p;
     let url = format!("{}/api/v1/agent/heartbeat", creds.server_url);
     let mut policy = policy;
     loop {
         let s = spool.clone();
         let spool_events =
             tokio::task::spawn_blocking(move || s.stats().map(|s| s.events).unwrap_or(0)).await.unwrap_or(0);
+        let status = crate::status::Status::new(
+            creds.agent_id,
+            &creds.server_url,
+            &policy.borrow(),
+            spool_events,
+            notices.list(),
+        );
+        if let Err(e) = status.write(&state_dir) {
+            tracing::warn!(error = %e, "cannot write the local status file");
+        }
         let hb = Heartbeat {
             hostname: host::hostname(),
             os: host::os_name(),

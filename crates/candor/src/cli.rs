@@ -139,6 +139,14 @@ enum AgentCmd {
         #[arg(long, default_value = "activity")]
         synthetic_category: String,
     },
+    /// What this computer's agent collects, under which policy, for whom (any local user may run it).
+    Status {
+        #[command(flatten)]
+        args: AgentArgs,
+        /// Print the status file as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -212,6 +220,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 None => None,
             };
             candor_agent::run(args.load()?, candor_agent::RunOptions { synthetic }).await
+        }
+        Cmd::Agent { cmd: AgentCmd::Status { args, json } } => {
+            let status = candor_agent::status::Status::read(&args.load()?.state_dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status.render(candor_proto::now_ms()));
+            }
+            Ok(())
         }
         Cmd::Token { cmd: TokenCmd::Create { server, department, expires } } => {
             let config = server.load()?;

@@ -93,7 +93,7 @@ pub async fn run(b: ExecBench) -> anyhow::Result<()> {
     let per_round = (b.execs / b.rounds.max(1)).max(1);
     let (mut off, mut on) = (Duration::ZERO, Duration::ZERO);
     let mut latencies = Vec::new();
-    let mut decisions = 0;
+    let (mut decisions, mut timeouts) = (0, 0);
     // Warm the page cache and the dynamic loader before measuring.
     starts(&program, b.uid, 50)?;
     for round in 0..b.rounds {
@@ -113,6 +113,7 @@ pub async fn run(b: ExecBench) -> anyhow::Result<()> {
             latencies.extend(l.take().unwrap_or_default());
         }
         decisions += running.shared.stats.decisions.load(std::sync::atomic::Ordering::Relaxed);
+        timeouts += running.shared.stats.timeouts.load(std::sync::atomic::Ordering::Relaxed);
         let blocked = running.shared.stats.blocked.load(std::sync::atomic::Ordering::Relaxed);
         anyhow::ensure!(blocked == 0, "the benchmark program was blocked");
         tokio::task::spawn_blocking(move || running.stop()).await?;
@@ -124,7 +125,7 @@ pub async fn run(b: ExecBench) -> anyhow::Result<()> {
     println!("enforcement off:          {:.1} µs per start", off.as_secs_f64() * 1e6 / n);
     println!("enforcement on:           {:.1} µs per start", on.as_secs_f64() * 1e6 / n);
     println!("overhead ratio (on/off):  {:.3}  (goal ≤ 1.05)", on.as_secs_f64() / off.as_secs_f64().max(f64::EPSILON));
-    println!("decisions answered:       {decisions} ({} timed)", latencies.len());
+    println!("decisions answered:       {decisions} ({} timed, {timeouts} past the deadline)", latencies.len());
     if latencies.is_empty() {
         println!("decision latency:         none timed: once allowed, the kernel skips the program (ignore mark)");
     } else {

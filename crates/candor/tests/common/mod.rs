@@ -224,6 +224,10 @@ impl Agent {
         }
     }
 
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
