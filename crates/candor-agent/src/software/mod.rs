@@ -161,6 +161,10 @@ impl Running {
     }
 }
 
+fn system_record(ts_ms: i64, payload: &candor_proto::Payload) -> Record {
+    Record { category: Category::System, ts_ms, duration_ms: None, payload: payload.to_json(), checkpoint: None }
+}
+
 fn wanted(p: &EffectivePolicy) -> Option<SoftwareOptions> {
     // A personal device is not the company's to control.
     (!p.personal && p.doc.software.active()).then(|| p.doc.software.clone())
@@ -214,16 +218,14 @@ pub async fn supervise(
             tokio::select! {
                 o = out_rx.recv() => match o {
                     Some(Out::Record { ts_ms, payload }) => {
-                        let r = Record { category: Category::System, ts_ms, duration_ms: None, payload: payload.to_json(), checkpoint: None };
-                        if !recorder.record(r).await { break true }
+                        if !recorder.record(system_record(ts_ms, &payload)).await { break true }
                     }
                     Some(Out::Notify { uid, bus, program, rule }) => notify::notify(uid, &bus, &program, &rule),
                     None => break false,
                 },
                 _ = tick.tick() => {
                     for payload in dpkg.poll() {
-                        let r = Record { category: Category::System, ts_ms: candor_proto::now_ms(), duration_ms: None, payload: payload.to_json(), checkpoint: None };
-                        recorder.record(r).await;
+                        recorder.record(system_record(candor_proto::now_ms(), &payload)).await;
                     }
                     // Packages changed: package rules need the new file lists.
                     let now = std::fs::metadata(DPKG_INFO).and_then(|m| m.modified()).ok();
@@ -251,14 +253,7 @@ pub async fn supervise(
         let _ = tokio::task::spawn_blocking(move || running.stop()).await;
         // What the worker folded in its last window.
         while let Ok(Out::Record { ts_ms, payload }) = out_rx.try_recv() {
-            let r = Record {
-                category: Category::System,
-                ts_ms,
-                duration_ms: None,
-                payload: payload.to_json(),
-                checkpoint: None,
-            };
-            recorder.record(r).await;
+            recorder.record(system_record(ts_ms, &payload)).await;
         }
         tracing::info!("software control stopped");
         if stopping {
