@@ -4,7 +4,8 @@
 //! [`Recorder::record`], which drops anything the effective
 //! policy (policy × consent, see `candor_proto::policy`) does not allow at
 //! that moment; so a withdrawal takes effect on events already in flight.
-//! Allowed events go on to the spool writer.
+//! Allowed events go on to the spool writer. Outside the policy's collection
+//! hours (if it sets any) only system events pass.
 
 use crate::spool::Record;
 use candor_proto::policy::EffectivePolicy;
@@ -32,9 +33,21 @@ impl Recorder {
         let _ = self.policy.wait_for(|p| p.allows(c)).await;
     }
 
+    /// Whether an event at `ts_ms` falls inside the policy's collection hours
+    /// (decided at the event's start: spans are cut every 60 s, so one
+    /// overruns the window by at most that).
+    fn in_hours(&self, c: Category, ts_ms: i64) -> bool {
+        let p = self.policy.borrow();
+        c == Category::System
+            || p.doc.collect_hours.as_ref().is_none_or(|w| {
+                let (day, minute) = crate::host::local_time(ts_ms);
+                w.contains(day, minute)
+            })
+    }
+
     /// Returns false when the agent is shutting down.
     pub async fn record(&self, r: Record) -> bool {
-        if !self.allows(r.category) {
+        if !self.allows(r.category) || !self.in_hours(r.category, r.ts_ms) {
             return true;
         }
         self.tx.send(r).await.is_ok()

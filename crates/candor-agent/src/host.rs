@@ -1,4 +1,4 @@
-//! Facts about this machine for enrollment and heartbeats.
+//! Facts about this machine for enrollment and heartbeats, and its local time.
 
 pub fn hostname() -> String {
     hostname_raw().unwrap_or_else(|| "unknown".into())
@@ -60,4 +60,18 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// Local weekday (0 = Monday) and minute of the day at `ts_ms` (UTC ms), in
+/// the machine's time zone (schedules in policies are in the endpoint's time).
+pub fn local_time(ts_ms: i64) -> (u32, u32) {
+    // SAFETY: localtime_r into a zeroed struct we own.
+    unsafe {
+        let t: libc::time_t = ts_ms.div_euclid(1000) as libc::time_t;
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return (0, 0);
+        }
+        (((tm.tm_wday + 6) % 7) as u32, (tm.tm_hour * 60 + tm.tm_min) as u32)
+    }
 }

@@ -52,6 +52,9 @@ pub struct PolicyDoc {
     pub activity: ActivityOptions,
     pub process: ProcessOptions,
     pub software: crate::software::SoftwareOptions,
+    /// Collect only inside this weekly window (endpoint local time), e.g.
+    /// work hours; nothing personal is recorded outside it. `None`: always.
+    pub collect_hours: Option<crate::software::Schedule>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

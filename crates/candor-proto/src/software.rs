@@ -174,7 +174,7 @@ fn minute_of(hhmm: &str) -> Option<u32> {
 }
 
 impl Schedule {
-    fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), String> {
         for d in &self.days {
             if !DAYS.contains(&d.as_str()) {
                 return Err(format!("schedule day {d:?} is not one of {}", DAYS.join(", ")));

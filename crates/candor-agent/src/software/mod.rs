@@ -71,7 +71,7 @@ impl Snapshot {
         approved_parent: bool,
     ) -> (rules::Verdict, Option<String>) {
         let user = crate::platform::users::name_of(uid).unwrap_or_else(|| uid.to_string());
-        let (weekday, minute) = rules::local_now();
+        let (weekday, minute) = crate::host::local_time(candor_proto::now_ms());
         let mut s = rules::Subject {
             path,
             sha256,

@@ -288,19 +288,6 @@ impl Rules {
     }
 }
 
-/// Local weekday (0 = Monday) and minute of the day.
-pub fn local_now() -> (u32, u32) {
-    // SAFETY: time(NULL) and localtime_r into a zeroed struct we own.
-    unsafe {
-        let t = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            return (0, 0);
-        }
-        (((tm.tm_wday + 6) % 7) as u32, (tm.tm_hour * 60 + tm.tm_min) as u32)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

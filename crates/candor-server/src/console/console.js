@@ -465,9 +465,11 @@ async function pagePolicies(main) {
   function editPolicy(p) {
     editor.replaceChildren(h("h2", p ? t("edit") + ": " + p.name : t("new_policy")),
       form([h("label", t("name"), h("input", { name: "name", required: true, value: p ? p.name : "" })),
-            ...CATS.slice(0, 7).map((c) => h("label", catName(c), h("input", { type: "checkbox", name: c, checked: !!(p && p.doc.collect[c]) })))],
+            ...CATS.slice(0, 7).map((c) => h("label", catName(c), h("input", { type: "checkbox", name: c, checked: !!(p && p.doc.collect[c]) }))),
+            h("label", t("collect_work_hours"), h("input", { type: "checkbox", name: "work_hours", checked: !!(p && p.doc.collect_hours) }))],
         t("save"), async (f) => {
           const doc = { ...(p ? p.doc : {}), collect: Object.fromEntries(CATS.slice(0, 7).map((c) => [c, f.get(c) === "on"])) };
+          doc.collect_hours = f.get("work_hours") === "on" ? ((p && p.doc.collect_hours) || { days: ["mon", "tue", "wed", "thu", "fri"], from: "09:00", to: "18:00" }) : null;
           if (p) await api("/api/v1/policies/" + p.id, { method: "PUT", body: { name: f.get("name"), doc } });
           else await api("/api/v1/policies", { method: "POST", body: { name: f.get("name"), doc } });
           route();

@@ -22,6 +22,14 @@ pub async fn get_policy(state: State, session: AdminSession, Path(id): Path<u64>
     state.db(move |s| s.policy(id)).await?.map(Json).ok_or_else(|| not_found(format!("policy {id}")))
 }
 
+fn validate(doc: &PolicyDoc) -> Result<(), ApiError> {
+    doc.software.validate().map_err(ApiError::bad_request)?;
+    if let Some(w) = &doc.collect_hours {
+        w.validate().map_err(|e| ApiError::bad_request(format!("collect_hours: {e}")))?;
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 pub struct PolicyBody {
     name: Option<String>,
@@ -35,7 +43,7 @@ pub async fn create_policy(
 ) -> Result<Json<Created>, ApiError> {
     session.require(Perm::ManagePolicies)?;
     let name = b.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| ApiError::bad_request("a policy needs a name"))?;
-    b.doc.software.validate().map_err(ApiError::bad_request)?;
+    validate(&b.doc)?;
     let id = state.db(move |s| s.create_policy(name.trim(), &b.doc)).await?;
     Ok(Json(Created { id }))
 }
@@ -52,7 +60,7 @@ pub async fn update_policy(
     JsonBody(b): JsonBody<PolicyBody>,
 ) -> Result<Json<Revision>, ApiError> {
     session.require(Perm::ManagePolicies)?;
-    b.doc.software.validate().map_err(ApiError::bad_request)?;
+    validate(&b.doc)?;
     let revision = state.db(move |s| s.update_policy(id, b.name.as_deref(), &b.doc)).await?;
     state.bump_epoch();
     Ok(Json(Revision { revision }))
