@@ -38,7 +38,7 @@ impl Status {
             Category::GATED.into_iter().partition(|c| p.allows(*c));
         let sw = &p.doc.software;
         let software_control = match sw.mode {
-            SoftwareMode::Off if !sw.active() || p.personal => "off".to_string(),
+            SoftwareMode::Off if !sw.active() => "off".to_string(),
             SoftwareMode::Off => "installs and downloaded programs only".to_string(),
             SoftwareMode::Deny => format!("deny list ({} rules)", sw.rules.len()),
             SoftwareMode::Allow => format!("allow list ({} rules)", sw.rules.len()),

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 
-/// Executables larger than this are not hashed (reported without a hash).
-const MAX_HASH_BYTES: u64 = 512 << 20;
+/// Files larger than this are not hashed (reported without a hash; hash rules cannot match them).
+pub const MAX_HASH_BYTES: u64 = 1 << 30;
 /// Cache entries; beyond this the cache starts over (simple and bounded).
 const CACHE_ENTRIES: usize = 4096;
 
@@ -73,6 +73,30 @@ pub fn cmdline(pid: u32) -> Option<Vec<String>> {
     (!args.is_empty()).then_some(args)
 }
 
+/// SHA-256 of a whole open file, read with pread (the descriptor's offset is
+/// left alone: it may be shared, e.g. with the kernel for an exec); `None`
+/// above [`MAX_HASH_BYTES`] or on a read error.
+pub fn sha256_of(fd: std::os::fd::BorrowedFd, size: u64) -> Option<String> {
+    if size > MAX_HASH_BYTES {
+        return None;
+    }
+    let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut off = 0u64;
+    loop {
+        match std::os::unix::fs::FileExt::read_at(&file, &mut buf, off) {
+            Ok(0) => return Some(hex::encode(hasher.finalize())),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                off += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+}
+
 /// Hashes and package owners, cached.
 #[derive(Default)]
 pub struct ExeFacts {
@@ -86,26 +110,14 @@ impl ExeFacts {
     /// SHA-256 of the file the process runs, opened through /proc/<pid>/exe so
     /// that it is the very inode even if the path was replaced since.
     pub fn sha256(&mut self, pid: u32) -> Option<String> {
-        let mut f = std::fs::File::open(format!("/proc/{pid}/exe")).ok()?;
+        let f = std::fs::File::open(format!("/proc/{pid}/exe")).ok()?;
         let m = f.metadata().ok()?;
         let key = (m.dev(), m.ino(), m.mtime() * 1_000_000_000 + m.mtime_nsec(), m.size());
         if let Some(h) = self.hashes.get(&key) {
             self.hash_hits += 1;
             return h.clone();
         }
-        let h = (m.size() <= MAX_HASH_BYTES)
-            .then(|| {
-                let mut hasher = Sha256::new();
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    match f.read(&mut buf) {
-                        Ok(0) => break Some(hex::encode(hasher.finalize())),
-                        Ok(n) => hasher.update(&buf[..n]),
-                        Err(_) => break None,
-                    }
-                }
-            })
-            .flatten();
+        let h = sha256_of(std::os::fd::AsFd::as_fd(&f), m.size());
         self.hashed += 1;
         if self.hashes.len() >= CACHE_ENTRIES {
             self.hashes.clear();

@@ -74,16 +74,19 @@ fn open_regular(path: &std::path::Path) -> Option<std::fs::File> {
 }
 
 pub struct AfterExec {
-    pub shared: Arc<Shared>,
-    pub jobs: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+    jobs: mpsc::Sender<Job>,
     /// Judge every program (fanotify unavailable), not only interpreters' scripts.
-    pub all: bool,
+    all: bool,
+    max_hash: u64,
     hashes: HashMap<FileKey, Option<String>>,
 }
 
 impl AfterExec {
-    pub fn new(shared: Arc<Shared>, jobs: mpsc::Sender<Job>, all: bool) -> AfterExec {
-        AfterExec { shared, jobs, all, hashes: HashMap::new() }
+    /// `max_hash`: largest file hashed here. The exec gate's own instance keeps
+    /// it small — every exec on the machine waits while that thread works.
+    pub fn new(shared: Arc<Shared>, jobs: mpsc::Sender<Job>, all: bool, max_hash: u64) -> AfterExec {
+        AfterExec { shared, jobs, all, max_hash, hashes: HashMap::new() }
     }
 
     pub fn run(mut self, conn: Connector, stop: Arc<AtomicBool>) {
@@ -142,8 +145,11 @@ impl AfterExec {
         for file in targets {
             let fd = file.as_fd();
             let Some(st) = facts::stat(fd) else { continue };
-            let sha256 = if snap.rules.needs_hash {
-                self.hashes.entry(st.key).or_insert_with(|| facts::sha256(fd, st.key.size)).clone()
+            let sha256 = if snap.rules.needs_hash && st.key.size <= self.max_hash {
+                self.hashes
+                    .entry(st.key)
+                    .or_insert_with(|| crate::platform::procinfo::sha256_of(fd, st.key.size))
+                    .clone()
             } else {
                 None
             };

@@ -28,6 +28,9 @@ const REMARK_EVERY: Duration = Duration::from_secs(10);
 /// Files the kernel is told to stop asking about; beyond this all are
 /// forgotten (each mark pins an inode in memory).
 const MAX_IGNORED: usize = 4096;
+/// Scripts judged on this thread are hashed only up to this size (a larger
+/// one is judged by name and path; hashing it here would hold every exec).
+const MAX_SCRIPT_HASH: u64 = 16 << 20;
 
 /// Counters (and, for the benchmark, decision latencies).
 #[derive(Default)]
@@ -59,15 +62,23 @@ struct Pending {
 
 enum Judged {
     Exempt,
-    /// The attempt is there when it is to be reported (anything but a plain
-    /// allow); `after_start` when the program is checked again once started
-    /// (an interpreter's script, the packages an apt command line names).
+    /// The attempt is there when it is to be reported (anything but a plain allow).
     Decided {
         verdict: Verdict,
         attempt: Option<Box<Attempt>>,
-        after_start: bool,
+        then: Then,
     },
     NeedHash,
+}
+
+/// What follows an answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Then {
+    Nothing,
+    /// Check again once started: an interpreter's script, the packages an apt command line names.
+    AfterStart,
+    /// Tell the kernel to stop asking about this file (see [`Enforcer::ignore`]).
+    Ignore,
 }
 
 /// An interpreter or apt an employee started, until its exec completes and its
@@ -152,7 +163,7 @@ impl Enforcer {
         });
         Enforcer {
             fan,
-            scripts: AfterExec::new(shared.clone(), jobs.clone(), false),
+            scripts: AfterExec::new(shared.clone(), jobs.clone(), false, MAX_SCRIPT_HASH),
             shared,
             jobs,
             hashed_rx,
@@ -274,12 +285,12 @@ impl Enforcer {
         let judged = self.judge(&ev, &snap);
         match judged {
             Judged::Exempt => self.answer(ev, true, started, None),
-            Judged::Decided { verdict, attempt, after_start } => {
+            Judged::Decided { verdict, attempt, then } => {
                 let allow = verdict.action != Action::Block;
-                if after_start && allow {
-                    self.watch_start(&ev);
-                } else if verdict.action == Action::Allow && attempt.is_none() {
-                    self.maybe_ignore(&ev, &snap);
+                match then {
+                    Then::AfterStart if allow => self.watch_start(&ev),
+                    Then::Ignore => self.ignore(&ev),
+                    _ => {}
                 }
                 self.answer(ev, allow, started, attempt.map(|a| *a))
             }
@@ -379,26 +390,9 @@ impl Enforcer {
         let _ = self.jobs.send(Job::Report { attempt, file: None });
     }
 
-    /// Let the kernel skip future execs of a file just allowed for an
-    /// employee, when that answer cannot differ for anyone later: the file is
-    /// not writable by employees (a write, even through mmap, could otherwise
-    /// change it unseen), no rule depends on the clock, nothing is being
-    /// watched for reports, and it is not a package manager. The kernel drops
-    /// the mark when the file is modified; new rules flush them all.
-    fn maybe_ignore(&mut self, ev: &RawEvent, snap: &Snapshot) {
-        let o = &snap.rules.opts;
-        if o.rules.iter().any(|r| r.schedule.is_some() || r.action == Some(Action::Alert))
-            || o.untrusted != Action::Allow
-        {
-            return;
-        }
-        // SAFETY: the event's descriptor is open until we answer.
-        let fd = unsafe { BorrowedFd::borrow_raw(ev.fd) };
-        let Some(st) = facts::stat(fd) else { return };
-        let employee_writable = st.owner_uid >= o.min_uid || st.mode & 0o022 != 0;
-        if employee_writable || super::rules::is_package_manager(&facts::path_of(fd)) {
-            return;
-        }
+    /// Let the kernel skip future execs of a file (an ignore mark; the kernel
+    /// drops it when the file is modified, new rules flush them all).
+    fn ignore(&mut self, ev: &RawEvent) {
         if self.ignored >= MAX_IGNORED {
             let _ = self.fan.flush_ignores();
             self.ignored = 0;
@@ -438,16 +432,31 @@ impl Enforcer {
             && !approved.is_empty()
             && facts::pid_info(ev.pid).is_some_and(|(_, ppid)| apt_run_approved(ppid, approved).is_ok());
         let (verdict, package) = snap.decide(&path, sha256.as_deref(), st.owner_uid, uid, approved_parent);
-        let user = crate::platform::users::name_of(uid).unwrap_or_else(|| uid.to_string());
-        let after_start = after_exec::is_interpreter(name) || rules.apt_check_needed(&path, &user);
+        let apt_check = super::rules::is_apt(&path) && {
+            let user = crate::platform::users::name_of(uid).unwrap_or_else(|| uid.to_string());
+            rules.apt_check_needed(&path, &user)
+        };
+        let then = if after_exec::is_interpreter(name) || apt_check {
+            Then::AfterStart
+        } else if verdict.action == Action::Allow
+            && rules.kernel_cacheable
+            // Employees could change a file they can write (through mmap, without an event).
+            && st.owner_uid < rules.opts.min_uid
+            && st.mode & 0o022 == 0
+            && !super::rules::is_package_manager(&path)
+        {
+            Then::Ignore
+        } else {
+            Then::Nothing
+        };
         if verdict.action == Action::Allow {
-            return Judged::Decided { verdict, attempt: None, after_start };
+            return Judged::Decided { verdict, attempt: None, then };
         }
         let mut attempt = Attempt::new(ev, Some(uid), path, st.key, sha256, package, verdict.clone());
         if verdict.action == Action::Block && rules.opts.notify {
             attempt.bus = facts::session_bus_of(ev.pid);
         }
-        Judged::Decided { verdict, attempt: Some(Box::new(attempt)), after_start }
+        Judged::Decided { verdict, attempt: Some(Box::new(attempt)), then }
     }
 
     fn answer(&mut self, ev: RawEvent, allow: bool, started: Instant, report: Option<Attempt>) {

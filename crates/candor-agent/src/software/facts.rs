@@ -5,14 +5,10 @@
 
 use super::rules::Subject;
 use crate::platform::catalogue::Catalogue;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
-
-/// Files larger than this are not hashed (hash rules cannot match them; documented).
-pub const MAX_HASH_BYTES: u64 = 1 << 30;
 
 /// A file version: device, inode, size and ctime (which, unlike mtime, cannot
 /// be set back by the file's owner after changing its content).
@@ -74,28 +70,6 @@ pub fn clean(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// SHA-256 of the whole file, read through the descriptor (pread: the offset is shared with the kernel's).
-pub fn sha256(fd: BorrowedFd, size: u64) -> Option<String> {
-    if size > MAX_HASH_BYTES {
-        return None;
-    }
-    let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut off = 0u64;
-    loop {
-        match std::os::unix::fs::FileExt::read_at(&file, &mut buf, off) {
-            Ok(0) => return Some(hex::encode(hasher.finalize())),
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-                off += n as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
 }
 
 /// Who is behind a process: its real uid and, for system accounts, the

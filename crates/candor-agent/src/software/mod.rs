@@ -138,17 +138,32 @@ impl Running {
         if mode == "kill" {
             // Without fanotify, the process connector reports every exec after the fact.
             let conn = Connector::open()?;
-            let a = after_exec::AfterExec::new(shared.clone(), jobs_tx, true);
+            let a =
+                after_exec::AfterExec::new(shared.clone(), jobs_tx, true, crate::platform::procinfo::MAX_HASH_BYTES);
             let s = stop.clone();
             threads.push(spawn("software-after-exec", Box::new(move || a.run(conn, s)))?);
         }
         Ok(Running { shared, mode, stop, threads })
     }
 
+    /// Swap in new rules. Compiled right here, not on a blocking thread: the
+    /// heartbeat that reports the policy applied runs on this runtime too, and
+    /// must not overtake the gate (loading a package index takes ~0.1 s, once
+    /// per policy change, only when a rule names a package).
     pub fn update(&self, opts: &SoftwareOptions) {
         let snap = Arc::new(Snapshot::build(opts));
         if let Ok(mut s) = self.shared.snapshot.lock() {
             *s = snap;
+        }
+    }
+
+    /// Swap in new rules compiled off the runtime (dpkg's lists changed: no
+    /// policy is being reported, so nothing waits for it).
+    pub async fn refresh(&self, opts: &SoftwareOptions) {
+        let o = opts.clone();
+        let Ok(snap) = tokio::task::spawn_blocking(move || Snapshot::build(&o)).await else { return };
+        if let Ok(mut s) = self.shared.snapshot.lock() {
+            *s = Arc::new(snap);
         }
     }
 
@@ -231,12 +246,13 @@ pub async fn supervise(
                     let now = std::fs::metadata(DPKG_INFO).and_then(|m| m.modified()).ok();
                     if now != dpkg_info && opts.rules.iter().any(|r| r.package.is_some()) {
                         dpkg_info = now;
-                        running.update(&opts);
+                        running.refresh(&opts).await;
                     }
                 },
                 c = policy.changed() => {
                     if c.is_err() { break true }
-                    match wanted(&policy.borrow()) {
+                    let next = wanted(&policy.borrow());
+                    match next {
                         Some(o) if o == opts => {}
                         Some(o) => {
                             tracing::info!("software control rules updated");

@@ -168,6 +168,10 @@ pub struct Rules {
     pub needs_hash: bool,
     pub needs_package: bool,
     pub needs_category: bool,
+    /// An allowed file's answer holds for every later exec until the file
+    /// changes or the rules do: no rule depends on the clock, none only
+    /// reports (it must see every start), places are not judged.
+    pub kernel_cacheable: bool,
 }
 
 /// One matcher for many globs; a glob that does not compile (the server
@@ -201,6 +205,8 @@ impl Rules {
             needs_hash: opts.rules.iter().any(|r| r.sha256.is_some()),
             needs_package: opts.rules.iter().any(|r| r.package.is_some()),
             needs_category: opts.rules.iter().any(|r| r.category.is_some()),
+            kernel_cacheable: opts.untrusted == Action::Allow
+                && !opts.rules.iter().any(|r| r.schedule.is_some() || r.action == Some(Action::Alert)),
             opts: opts.clone(),
             files,
             file_rule,

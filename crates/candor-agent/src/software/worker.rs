@@ -5,7 +5,7 @@
 //! event per second.
 
 use super::enforcer::Hashed;
-use super::facts::{self, FileKey};
+use super::facts::FileKey;
 use super::rules::Verdict;
 use crate::platform::fanotify::RawEvent;
 use candor_proto::software::Action;
@@ -124,7 +124,7 @@ impl Worker {
         if let Some(h) = self.hashes.get(&key) {
             return h.clone();
         }
-        let h = facts::sha256(file.as_fd(), key.size);
+        let h = crate::platform::procinfo::sha256_of(file.as_fd(), key.size);
         if self.hashes.len() >= HASH_CACHE {
             self.hashes.clear();
         }
