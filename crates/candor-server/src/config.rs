@@ -21,6 +21,21 @@ pub struct ServerConfig {
     pub auth: AuthConfig,
     pub console: ConsoleConfig,
     pub retention: RetentionConfig,
+    pub chat: ChatConfig,
+}
+
+/// Chat audit (imports and, later, the WeCom archive connector).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// Largest chat import accepted in one request (bytes).
+    pub max_import_bytes: usize,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig { max_import_bytes: 64 << 20 }
+    }
 }
 
 /// How long collected data is kept, per category, in days (0: kept until
@@ -134,6 +149,7 @@ impl Default for ServerConfig {
             auth: AuthConfig::default(),
             console: ConsoleConfig::default(),
             retention: RetentionConfig::default(),
+            chat: ChatConfig::default(),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod chat;
 pub mod company_time;
 pub mod config;
 pub mod enrollment;
@@ -105,6 +106,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     let store: Arc<dyn Store> = data.store.clone();
     let writer = ingest::IngestWriter::spawn(store.clone(), config.ingest.max_group_events)?;
     let (epoch, _) = tokio::sync::watch::channel(0u64);
+    let chat_dir = config.data_dir.join("chat-index");
+    let chat_store = store.clone();
+    let chat = tokio::task::spawn_blocking(move || chat::Chat::open(&chat_dir, chat_store.as_ref()))
+        .await
+        .context("opening the chat search index")??;
+    let chat = Arc::new(chat);
     let state = Arc::new(api::AppState {
         store,
         config: config.clone(),
@@ -116,6 +123,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         creds: Default::default(),
         allowed: Default::default(),
         login_limiter: Default::default(),
+        chat,
     });
     presence::spawn(state.clone());
     retention::spawn(state.clone());

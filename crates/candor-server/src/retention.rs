@@ -29,6 +29,9 @@ pub async fn purge_now(state: &Arc<AppState>) -> Result<Vec<PurgeRecord>, ApiErr
         }
         out.push(r);
     }
+    // Purged chat messages leave the search index too (queued by the purge).
+    let chat = state.chat.clone();
+    state.db(move |s| chat.apply_purges(s)).await?;
     Ok(out)
 }
 

@@ -35,6 +35,8 @@ pub enum Perm {
     ViewAlerts,
     ManageAlerts,
     ViewAccessLog,
+    /// Search and read archived chats (the most sensitive data Candor holds).
+    ViewChat,
     /// See, export, and see who viewed, one's own data.
     OwnData,
 }
@@ -82,6 +84,7 @@ impl Role {
                         | ManageConsent
                         | ViewConsent
                         | ViewEvents
+                        | ViewChat
                         | ViewAlerts
                         | ManageAlerts
                 )
@@ -116,5 +119,7 @@ mod tests {
         assert_eq!(Role::parse("auditor"), Some(Role::Auditor));
         assert!(Role::Employee.can(Perm::OwnData) && !Role::Employee.can(Perm::ViewOrg));
         assert!(!Role::SecurityAdmin.can(Perm::OwnData));
+        assert!(Role::SecurityAdmin.can(Perm::ViewChat) && !Role::DepartmentManager.can(Perm::ViewChat));
+        assert!(!Role::SystemAdmin.can(Perm::ViewChat) && !Role::Auditor.can(Perm::ViewChat));
     }
 }

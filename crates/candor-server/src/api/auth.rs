@@ -245,6 +245,7 @@ pub async fn me(state: State, parts: Parts, AdminSession(admin): AdminSession) -
         (ViewAlerts, "view_alerts"),
         (ManageAlerts, "manage_alerts"),
         (ViewAccessLog, "view_access_log"),
+        (ViewChat, "view_chat"),
         (OwnData, "own_data"),
     ];
     let permissions = all.iter().filter(|(p, _)| admin.role.can(*p)).map(|(_, n)| *n).collect();

@@ -31,6 +31,7 @@ pub struct AppState {
     pub(crate) creds: Mutex<HashMap<u64, AgentCredential>>,
     pub(crate) allowed: Mutex<HashMap<u64, (u64, CategorySet)>>,
     pub(crate) login_limiter: auth::LoginLimiter,
+    pub chat: Arc<crate::chat::Chat>,
 }
 
 pub type State = axum::extract::State<Arc<AppState>>;
@@ -137,7 +138,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    use admin::{activity, admins, agents, alerts, dashboard, events, org, policies, reports, retention};
+    use admin::{activity, admins, agents, alerts, chat, dashboard, events, org, policies, reports, retention};
     let body_limit = state.config.ingest.max_batch_bytes;
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", assets::INDEX) }))
@@ -198,6 +199,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/alerts", get(alerts::list_alerts))
         .route("/api/v1/alerts/{id}", get(alerts::get_alert).put(alerts::update_alert))
         .route("/api/v1/alerts/{id}/comments", post(alerts::comment_alert))
+        .route(
+            "/api/v1/chat/import",
+            post(chat::import).layer(axum::extract::DefaultBodyLimit::max(state.config.chat.max_import_bytes)),
+        )
+        .route("/api/v1/chat/search", get(chat::search))
+        .route("/api/v1/chat/messages/{id}/conversation", get(chat::conversation))
+        .route("/api/v1/chat/contacts", get(chat::contacts))
+        .route("/api/v1/chat/errors", get(chat::errors))
+        .route("/api/v1/dlp/rules", get(chat::get_rules).put(chat::put_rules))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)

@@ -86,6 +86,7 @@ const PAGES = [
   ["stats", "nav_stats", "view_events", pageStats],
   ["apps", "nav_apps", "view_policies", pageApps],
   ["software", "nav_software", "view_policies", pageSoftware],
+  ["chat", "nav_chat", "view_chat", pageChat],
   ["alerts", "nav_alerts", "view_alerts", pageAlerts],
   ["events", "nav_events", "view_events", pageEvents],
   ["retention", "nav_retention", "view_consent", pageRetention],
@@ -364,6 +365,79 @@ async function pageSoftware(main) {
       h("span." + (x.outcome === "blocked" ? "bad" : "muted"), t("sw_" + x.outcome) + (x.mode === "kill" ? ` (${t("sw_mode_kill")})` : "")), fmtNum(x.count), h("span.mono", (x.sha256 || "").slice(0, 12))] }; }))));
   main.append(h("h2", t("sw_packages")), h("div#software-packages", table(["time", "agent", "sw_action", "package", "version"],
     packages.events.slice().reverse().map((e) => ({ cells: [fmtTime(e.ts_ms), host(e.agent_id), t("pkg_" + e.payload.action), e.payload.package, e.payload.version || ""] })))));
+}
+
+// Text with the character ranges [from, to) marked; ranges count Unicode
+// characters (as the API does), not UTF-16 units.
+function marked(text, ranges) {
+  const chars = Array.from(text);
+  const out = [];
+  let at = 0;
+  for (const [a, b] of ranges) {
+    out.push(chars.slice(at, a).join(""), h("mark", chars.slice(a, b).join("")));
+    at = b;
+  }
+  out.push(chars.slice(at).join(""));
+  return h("span.chat-text", out);
+}
+
+function chatRow(m, ranges) {
+  const to = m.roomid ? t("chat_room") + " " + m.roomid : (m.tolist || []).join(", ");
+  return { m, cells: [fmtTime(m.ts_ms), m.from, to, h("span.tag", m.msgtype),
+    h("span", marked(m.text || "", ranges || []), m.revoked_by ? h("span.tag.bad", t("chat_revoked")) : null)] };
+}
+
+async function pageChat(main) {
+  main.append(h("h1", t("nav_chat")), h("p.muted", t("chat_help")));
+  const results = h("div#chat-results"), conv = h("div#chat-conversation");
+  const day = (v, end) => v ? new Date(v + "T00:00:00").getTime() + (end ? 86400000 : 0) : null;
+  const search = async (f) => {
+    const params = new URLSearchParams({ q: f.get("q") || "", limit: "100" });
+    for (const k of ["employee", "contact", "type"]) if (f.get(k)) params.set(k, f.get(k));
+    const from = day(f.get("from")), to = day(f.get("to"), true);
+    if (from) params.set("from", from);
+    if (to) params.set("to", to);
+    const r = await api("/api/v1/chat/search?" + params);
+    conv.replaceChildren();
+    results.replaceChildren(h("p.muted#chat-total", t("chat_total", { n: fmtNum(r.total) })),
+      table(["time", "chat_from", "chat_to", "chat_type", "chat_text"], r.hits.map((x) => chatRow(x, x.highlights)), async (row) => {
+        const list = await api(`/api/v1/chat/messages/${row.m.id}/conversation`);
+        conv.replaceChildren(h("h2", t("chat_conversation")),
+          table(["time", "chat_from", "chat_to", "chat_type", "chat_text"], list.map((x) => Object.assign(chatRow(x), { id: x.id }))));
+        conv.querySelectorAll("tbody tr").forEach((tr, i) => { if (list[i].id === row.m.id) tr.className = "current"; });
+      }));
+  };
+  const types = ["", "text", "file", "link", "image", "voice", "video", "mixed", "chatrecord", "revoke", "agree", "disagree"];
+  main.append(form([
+    h("label", t("chat_query"), h("input", { name: "q", size: 24, maxlength: 100 })),
+    h("label", t("employee"), select("employee", [["", t("all")], ...S.employees.filter((e) => e.username).map((e) => [e.id, e.name])])),
+    h("label", t("chat_contact"), h("input", { name: "contact", size: 14 })),
+    h("label", t("chat_type"), select("type", types.map((x) => [x, x || t("all")]))),
+    h("label", t("from"), h("input", { type: "date", name: "from" })),
+    h("label", t("to"), h("input", { type: "date", name: "to" }))], t("chat_search"), search), results, conv);
+
+  const file = h("input", { type: "file", name: "file", accept: ".jsonl,.json,.csv,.txt", required: true });
+  main.append(h("h2", t("chat_import")), h("p.muted", t("chat_import_help")), form([h("label", t("chat_file"), file),
+    h("label", t("chat_format"), select("format", [["jsonl", "JSON Lines"], ["csv", "CSV"]]))], t("chat_import"), async (f) => {
+    const body = await f.get("file").text();
+    const r = await api("/api/v1/chat/import?format=" + f.get("format"), { method: "POST", body, contentType: f.get("format") === "csv" ? "text/csv" : "application/x-ndjson" });
+    return h("div", msg(t("chat_imported", { stored: r.stored, duplicates: r.duplicates, errors: r.errors, alerts: r.alerts }), r.errors > 0),
+      r.first_errors.length ? h("ul", r.first_errors.map((e) => h("li.mono", e))) : null);
+  }));
+
+  const [contacts, rules] = await Promise.all([api("/api/v1/chat/contacts"), can("view_policies") ? api("/api/v1/dlp/rules") : null]);
+  main.append(h("h2", t("chat_consent")), h("p.muted", t("chat_consent_help", { n: contacts.hidden.length })),
+    h("div#chat-consents", table(["chat_contact", "chat_agree", "time", "chat_source"], contacts.consents.map((c) => ({ cells: [c.contact,
+      h("span." + (c.agree ? "ok" : "bad"), t(c.agree ? "chat_agreed" : "chat_declined")), fmtTime(c.ts_ms), c.source] })))));
+  if (rules) {
+    const area = h("textarea", { name: "rules", rows: 8 }, JSON.stringify(rules, null, 1));
+    main.append(h("h2", t("chat_dlp")), h("p.muted", t("chat_dlp_help")), can("manage_policies")
+      ? form([h("label.wide", t("chat_dlp_rules"), area)], t("save"), async (f) => {
+        await api("/api/v1/dlp/rules", { method: "PUT", body: f.get("rules") });
+        return msg(t("saved"));
+      })
+      : h("pre.mono", JSON.stringify(rules, null, 1)));
+  }
 }
 
 function agentStatus(a) {

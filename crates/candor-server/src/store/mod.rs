@@ -449,7 +449,7 @@ pub trait RetentionStore {
     fn purge_log(&self, limit: u32) -> Result<Vec<PurgeRecord>>;
 }
 
-pub trait Store: AdminStore + AlertStore + ActivityStore + RetentionStore + Send + Sync + 'static {
+pub trait Store: AdminStore + AlertStore + ActivityStore + RetentionStore + ChatStore + Send + Sync + 'static {
     // Ingest (called by the single ingest writer).
     fn ingest(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>>;
 
@@ -517,4 +517,81 @@ pub trait Store: AdminStore + AlertStore + ActivityStore + RetentionStore + Send
     // Access log (append-only, hash-chained).
     fn append_access(&self, actor: &str, action: &str, target: &str, now_ms: i64) -> Result<()>;
     fn access_log(&self, limit: u32, before_id: Option<u64>) -> Result<Vec<AccessEntry>>;
+}
+
+/// A stored chat message.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatRow {
+    pub id: u64,
+    pub msgid: String,
+    pub ts_ms: i64,
+    pub action: String,
+    pub from: String,
+    pub tolist: Vec<String>,
+    pub roomid: String,
+    pub msgtype: String,
+    pub text: String,
+    pub media: serde_json::Value,
+    /// The recall that withdrew this message, if any (the message is kept).
+    pub revoked_by: Option<String>,
+}
+
+/// What storing a batch of chat messages did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ChatInsert {
+    /// Row ids of the messages stored for the first time, in batch order.
+    #[serde(skip)]
+    pub new_ids: Vec<(usize, u64)>,
+    pub stored: usize,
+    pub duplicates: usize,
+    pub recalls: usize,
+    pub consent_changes: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatPerson {
+    pub id: String,
+    pub external: bool,
+}
+
+/// An external contact's archiving consent in force.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactConsent {
+    pub contact: String,
+    pub agree: bool,
+    pub ts_ms: i64,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatError {
+    pub id: u64,
+    pub ts_ms: i64,
+    pub source: String,
+    pub position: String,
+    pub error: String,
+}
+
+pub trait ChatStore {
+    /// Stores messages not seen before (by msgid), applies recalls and
+    /// consent changes, all in one transaction.
+    fn chat_insert(&self, msgs: &[candor_chat::message::ChatMessage], source: &str, now: i64) -> Result<ChatInsert>;
+    fn chat_rows(&self, ids: &[u64]) -> Result<Vec<ChatRow>>;
+    /// Messages with id > `after`, ascending (to rebuild the search index).
+    fn chat_after(&self, after: u64, limit: u32) -> Result<Vec<ChatRow>>;
+    fn chat_max_id(&self) -> Result<u64>;
+    /// `before` messages before and `after` after message `id` in its conversation.
+    fn chat_conversation(&self, id: u64, before: u32, after: u32) -> Result<Vec<ChatRow>>;
+    fn chat_people(&self) -> Result<Vec<ChatPerson>>;
+    fn contact_consents(&self) -> Result<Vec<ContactConsent>>;
+    fn record_contact_consent(&self, contact: &str, agree: bool, ts_ms: i64, source: &str) -> Result<()>;
+    fn add_chat_errors(&self, source: &str, errors: &[(String, String, Option<String>)], now: i64) -> Result<()>;
+    fn chat_errors(&self, limit: u32) -> Result<Vec<ChatError>>;
+    /// Ids of purged messages still in the search index.
+    fn chat_unindex_pending(&self, limit: u32) -> Result<Vec<u64>>;
+    fn chat_unindexed(&self, ids: &[u64]) -> Result<()>;
+    fn dlp_rules(&self) -> Result<Option<String>>;
+    fn set_dlp_rules(&self, spec: &str, by: &str, now: i64) -> Result<()>;
+    /// Raises an alert not tied to an endpoint (deduplicated on kind and source).
+    fn raise_unbound_alert(&self, a: &NewAlert) -> Result<bool>;
 }

@@ -7,6 +7,7 @@ pub mod activity;
 pub mod admins;
 pub mod agents;
 pub mod alerts;
+pub mod chat;
 pub mod dashboard;
 pub mod events;
 pub mod org;

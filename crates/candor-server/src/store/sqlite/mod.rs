@@ -9,6 +9,7 @@
 mod activity;
 mod admins;
 mod alerts;
+mod chat;
 mod ingest;
 mod records;
 mod retention;
@@ -28,6 +29,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("schema_v4.sql"),
     include_str!("schema_v5.sql"),
     include_str!("schema_v6.sql"),
+    include_str!("schema_v7.sql"),
 ];
 
 pub struct SqliteStore {

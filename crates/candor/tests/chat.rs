@@ -1,0 +1,398 @@
+//! Chat audit end to end against a real server: thousands of archive-shaped
+//! messages of every type imported (with bad lines among them), stored once,
+//! searched by substring with recall and precision checked against a
+//! brute-force scan of the generated corpus for every query, consent hiding
+//! (external contacts who never agreed or later declined; employees without
+//! chat consent), DLP alerts with masked evidence only for visible messages,
+//! the access log, an index rebuilt after it was lost, retention with a legal
+//! hold, and the console page in real Chromium.
+
+mod common;
+
+use common::browser::Browser;
+use common::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+const WORDS: &[&str] = &[
+    "报价单", "客户", "合同", "价格", "发票", "会议", "明天", "下午", "项目", "进度", "iPhone15", "MacBook", "确认",
+    "付款", "快递", "样品", "技术", "方案", "需要", "可以", "谢谢", "好的", "我们", "你们", "签字", "盖章", "邮件",
+    "附件", "哈哈", "老板", "单价", "户口", "同事", "OK", "好 的", "，", "。", "2024年", "Q3", "数据",
+];
+const VALID_ID: &str = "11010519491231002X";
+const BAD_ID: &str = "110105194912310021";
+const CARD: &str = "4111 1111 1111 1111";
+
+/// A generated message and the text search must find it by.
+struct Gen {
+    line: String,
+    msgid: String,
+    text: String,
+    people: Vec<String>,
+}
+
+fn phrase(rng: &mut StdRng) -> String {
+    (0..rng.gen_range(2..8)).map(|_| WORDS[rng.gen_range(0..WORDS.len())]).collect()
+}
+
+fn fold(s: &str) -> String {
+    s.chars().map(candor_chat::text::fold).collect()
+}
+
+/// The corpus: conversations among employees and external contacts, every
+/// message type the archive knows plus an unknown one.
+fn corpus(n: usize, start_ms: i64) -> Vec<Gen> {
+    let mut rng = StdRng::seed_from_u64(7);
+    let convs: &[(&str, &[&str], &str)] = &[
+        ("zhangsan", &["wmAgree01"], ""),
+        ("zhangsan", &["wangwu"], ""),
+        ("zhangsan", &["lisi"], ""),
+        ("wangwu", &["wmNever02"], ""),
+        ("wangwu", &["woLater03"], ""),
+        ("zhangsan", &["wangwu", "wmAgree01"], "wrRoom1"),
+    ];
+    let mut out = Vec::new();
+    for i in 0..n {
+        let (from, to, room) = convs[i % convs.len()];
+        let msgid = format!("m{i:05}");
+        let ts = start_ms + i as i64 * 1000;
+        let env = |t: &str| json!({"msgid": msgid, "action": "send", "from": from, "tolist": to, "roomid": room, "msgtime": ts, "msgtype": t});
+        let p = phrase(&mut rng);
+        let (mut v, text) = match i % 23 {
+            0 => (env("file"), format!("{p}.pdf")),
+            1 => (env("link"), format!("{p}\n说明{p}")),
+            2 => {
+                let inner = json!({"content": p}).to_string();
+                let img = json!({"md5sum": "ab", "filesize": 10, "sdkfileid": "SDK1"}).to_string();
+                (env("mixed"), p.clone()).tap(|v| v["mixed"] = json!({"item": [{"type": "text", "content": inner}, {"type": "image", "content": img}]}))
+            }
+            3 => {
+                let inner = json!({"content": p}).to_string();
+                (env("chatrecord"), format!("聊天记录\n{p}"))
+                    .tap(|v| v["chatrecord"] = json!({"title": "聊天记录", "item": [{"type": "ChatRecordText", "msgtime": ts / 1000, "content": inner, "from_chatroom": false}]}))
+            }
+            4 => (env("image"), String::new()).tap(|v| v["image"] = json!({"sdkfileid": "SDKimg", "md5sum": "cd", "filesize": 600_000})),
+            5 => (env("voice"), String::new()).tap(|v| v["voice"] = json!({"sdkfileid": "SDKv", "voice_size": 100, "play_length": 3})),
+            6 => (env("location"), format!("{p}\n北京市海淀区")).tap(|v| v["location"] = json!({"title": p, "address": "北京市海淀区", "latitude": 39.9, "longitude": 116.3, "zoom": 15})),
+            7 => (env("markdown"), p.clone()).tap(|v| v["info"] = json!({"content": p})),
+            8 => (env("news"), format!("{p}\n新闻")).tap(|v| v["info"] = json!({"item": [{"title": p, "description": "新闻"}]})),
+            9 => (env("calendar"), format!("{p}\n三楼")).tap(|v| v["calendar"] = json!({"title": p, "place": "三楼", "starttime": ts / 1000, "endtime": ts / 1000 + 3600})),
+            10 => (env("voip_doc_share"), format!("{p}.docx")).tap(|v| v["voip_doc_share"] = json!({"filename": format!("{p}.docx"), "sdkfileid": "SDKd", "md5sum": "ef", "filesize": 4})),
+            11 => (env("future_type"), String::new()).tap(|v| v["future_type"] = json!({"anything": p})),
+            12 => (env("card"), format!("某某公司\n{p}")).tap(|v| v["card"] = json!({"corpname": "某某公司", "userid": p})),
+            13 => (env("todo"), format!("{p}\n待办")).tap(|v| v["todo"] = json!({"title": p, "content": "待办"})),
+            14 if i > 100 => {
+                let pre = format!("m{:05}", i - 92);
+                (env("revoke"), String::new()).tap(|v| {
+                    v["action"] = json!("recall");
+                    v["revoke"] = json!({"pre_msgid": pre});
+                })
+            }
+            15 => (env("text"), format!("身份证{VALID_ID}，{p}")),
+            16 => (env("text"), format!("卡号{CARD}，{p}")),
+            17 => (env("text"), format!("编号{BAD_ID}{p}")),
+            // Seconds instead of milliseconds, and a raw control character.
+            18 => (env("text"), format!("{p}\t{p}")).tap(|v| v["msgtime"] = json!(ts / 1000)),
+            _ => (env("text"), p.clone()),
+        };
+        let t = v["msgtype"].as_str().unwrap().to_string();
+        if t == "file" {
+            v["file"] = json!({"filename": text, "sdkfileid": "SDKf", "md5sum": "00", "filesize": 1});
+        } else if t == "link" {
+            v["link"] = json!({"title": p, "description": format!("说明{p}"), "link_url": ""});
+        } else if t == "text" {
+            v["text"] = json!({"content": text});
+        }
+        let mut line = v.to_string();
+        if i % 23 == 18 {
+            line = line.replace("\\t", "\t");
+        }
+        let people = std::iter::once(from).chain(to.iter().copied()).map(String::from).collect();
+        out.push(Gen { line, msgid, text, people });
+    }
+    out
+}
+
+trait Tap: Sized {
+    fn tap(self, f: impl FnOnce(&mut Value)) -> Self;
+}
+
+impl Tap for (Value, String) {
+    fn tap(mut self, f: impl FnOnce(&mut Value)) -> Self {
+        f(&mut self.0);
+        self
+    }
+}
+
+async fn import(api: &AdminApi, format: &str, body: String) -> Value {
+    let r = api
+        .client
+        .post(format!("{}/api/v1/chat/import?format={format}", api.url))
+        .bearer_auth(api.token())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "import: {}", r.status());
+    r.json().await.unwrap()
+}
+
+/// Every msgid the search API returns for `q`, following pages.
+async fn search_all(api: &AdminApi, q: &str, extra: &str) -> (u64, BTreeSet<String>) {
+    let mut found = BTreeSet::new();
+    let mut total = 0;
+    loop {
+        let enc: String = url_escape(q);
+        let r = api.get(&format!("/api/v1/chat/search?q={enc}&limit=500&offset={}{extra}", found.len())).await;
+        total = r["total"].as_u64().unwrap_or(total);
+        let hits = r["hits"].as_array().unwrap();
+        if hits.is_empty() {
+            return (total, found);
+        }
+        for h in hits {
+            assert!(found.insert(h["msgid"].as_str().unwrap().to_string()), "a hit twice");
+        }
+    }
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+#[tokio::test]
+async fn chat_import_search_consent_dlp_and_console() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), "").await;
+    let team = server.team().await;
+    let emp = |name: &str, user: &str| json!({"name": name, "username": user});
+    let mut ids = std::collections::HashMap::new();
+    for (name, user) in [("张三", "zhangsan"), ("李四", "lisi"), ("王五", "wangwu")] {
+        ids.insert(user, team.sys.post("/api/v1/employees", emp(name, user)).await["id"].as_u64().unwrap());
+    }
+    team.consent(ids["zhangsan"], "chat", true).await;
+    team.consent(ids["wangwu"], "chat", true).await;
+    team.consent(ids["lisi"], "chat", true).await;
+    team.consent(ids["lisi"], "chat", false).await; // withdrawn: the latest record counts
+
+    let start = candor_proto::now_ms() - 86_400_000;
+    let n = 3000;
+    let gens = corpus(n, start);
+    let agree = |id: &str, who: &str, to: &str, ts: i64, kind: &str| {
+        json!({"msgid": id, "action": "send", "from": who, "tolist": [to], "roomid": "", "msgtime": ts, "msgtype": kind,
+               kind: {"userid": who, format!("{kind}_time"): ts}})
+        .to_string()
+    };
+    // First half, with consent messages and bad lines among them.
+    let mut first: Vec<String> = gens[..n / 2].iter().map(|g| g.line.clone()).collect();
+    first.insert(0, agree("a1", "wmAgree01", "zhangsan", start - 5000, "agree"));
+    first.insert(1, agree("a2", "woLater03", "wangwu", start - 5000, "agree"));
+    first.insert(2, "{\"msgid\": \"broken".into());
+    first.insert(3, r#"{"msgid":"nomsgtime","from":"x","msgtype":"text","text":{"content":"y"}}"#.into());
+    let t0 = std::time::Instant::now();
+    let r = import(&team.sec, "jsonl", first.join("\n")).await;
+    let first_ms = t0.elapsed().as_millis();
+    assert_eq!((r["stored"].as_u64(), r["errors"].as_u64()), (Some(n as u64 / 2 + 2), Some(2)), "{r}");
+    assert!(r["first_errors"][0].as_str().unwrap().starts_with("line 3:"), "{r}");
+    // The second half, and the first again: stored once.
+    let rest: Vec<String> = gens.iter().map(|g| g.line.clone()).collect();
+    let r = import(&team.sec, "jsonl", rest.join("\n")).await;
+    assert_eq!((r["stored"].as_u64(), r["duplicates"].as_u64()), (Some(n as u64 / 2), Some(n as u64 / 2)), "{r}");
+    println!("imported {n} messages; the first {} in {first_ms} ms", n / 2);
+    let errors = team.sec.get("/api/v1/chat/errors").await;
+    assert_eq!(errors.as_array().unwrap().len(), 2, "{errors}");
+
+    // Stored text is what each type carries.
+    {
+        let db = server.db();
+        for g in gens.iter().take(60) {
+            let content: String =
+                db.query_row("SELECT content FROM chat_messages WHERE msgid = ?1", [&g.msgid], |r| r.get(0)).unwrap();
+            assert_eq!(content, g.text, "{}", g.line);
+        }
+        let recalled: i64 =
+            db.query_row("SELECT count(*) FROM chat_messages WHERE revoked_by IS NOT NULL", [], |r| r.get(0)).unwrap();
+        assert!(recalled > 50, "recalled messages are kept and marked: {recalled}");
+        let seconds: i64 = db
+            .query_row("SELECT ts_ms FROM chat_messages WHERE msgid = 'm00018'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seconds, (start + 18_000) / 1000 * 1000, "seconds read as seconds");
+    }
+
+    let hidden_now: BTreeSet<&str> = ["lisi", "wmNever02"].into();
+    let check = async |queries: &[String], hidden: &BTreeSet<&str>| -> (usize, usize) {
+        let mut checked = 0;
+        let mut hits = 0;
+        for q in queries {
+            let fq = fold(q);
+            let truth: BTreeSet<String> = gens
+                .iter()
+                .filter(|g| !g.people.iter().any(|p| hidden.contains(p.as_str())))
+                .filter(|g| fold(&g.text).contains(&fq))
+                .map(|g| g.msgid.clone())
+                .collect();
+            let (total, found) = search_all(&team.sec, q, "").await;
+            assert_eq!(found, truth, "query {q:?}: recall and precision must be 1");
+            assert_eq!(total as usize, truth.len(), "query {q:?}: total");
+            checked += 1;
+            hits += truth.len();
+        }
+        (checked, hits)
+    };
+    let mut queries: Vec<String> =
+        ["价单", "户合同", "iphone15", "IPHONE", "15", "哈哈哈", "价", "单签", "合同签字", ".pdf", "好的谢谢", "不存在的词", "，我们", "q3数据", "海淀"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    let mut rng = StdRng::seed_from_u64(11);
+    while queries.len() < 60 {
+        let g = &gens[rng.gen_range(0..n)];
+        let chars: Vec<char> = g.text.chars().collect();
+        if chars.len() < 4 {
+            continue;
+        }
+        let len = rng.gen_range(2..5);
+        let at = rng.gen_range(0..chars.len() - len);
+        // The API trims queries, as people type stray spaces.
+        let q: String = chars[at..at + len].iter().collect::<String>().trim().to_string();
+        if !q.is_empty() && !q.contains('\n') {
+            queries.push(q);
+        }
+    }
+    let (checked, hits) = check(&queries, &hidden_now).await;
+    println!("recall 1.0 and precision 1.0 on {checked} queries ({hits} expected hits) against brute force");
+
+    // woLater03 declines: that conversation disappears from then on.
+    let later = candor_proto::now_ms();
+    import(&team.sec, "jsonl", agree("d1", "woLater03", "wangwu", later, "disagree")).await;
+    let hidden_after: BTreeSet<&str> = ["lisi", "wmNever02", "woLater03"].into();
+    check(&queries[..20], &hidden_after).await;
+    let contacts = team.sec.get("/api/v1/chat/contacts").await;
+    let hidden: Vec<&str> = contacts["hidden"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(hidden, ["lisi", "wmNever02", "woLater03"], "{contacts}");
+
+    // Filters: an employee, a type, a time range.
+    let zs = search_all(&team.sec, "", &format!("&employee={}", ids["zhangsan"])).await.0;
+    let truth_zs =
+        gens.iter().filter(|g| g.people.contains(&"zhangsan".to_string()) && !g.people.iter().any(|p| hidden_after.contains(p.as_str()))).count();
+    assert_eq!(zs as usize, truth_zs + 1, "zhangsan's messages (and the agree message sent to him)");
+    let files = search_all(&team.sec, "", "&type=file").await.0;
+    assert_eq!(files as usize, gens.iter().filter(|g| g.line.contains("\"msgtype\":\"file\"") && !g.people.iter().any(|p| hidden_after.contains(p.as_str()))).count());
+    let ranged = search_all(&team.sec, "", &format!("&from={}&to={}", start + 100_000, start + 200_000)).await.0;
+    assert!(ranged > 0 && ranged <= 100, "{ranged}");
+
+    // Hits carry highlights; the conversation view; hidden ones are refused.
+    let r = team.sec.get(&format!("/api/v1/chat/search?q={}&limit=5", url_escape("价单"))).await;
+    let hit = &r["hits"][0];
+    let (a, b) = (hit["highlights"][0][0].as_u64().unwrap() as usize, hit["highlights"][0][1].as_u64().unwrap() as usize);
+    let marked: String = hit["text"].as_str().unwrap().chars().skip(a).take(b - a).collect();
+    assert_eq!(marked, "价单");
+    let conv = team.sec.get(&format!("/api/v1/chat/messages/{}/conversation?before=3&after=3", hit["id"])).await;
+    assert!(conv.as_array().unwrap().iter().any(|m| m["id"] == hit["id"]) && conv.as_array().unwrap().len() <= 7);
+    let lisi_msg: i64 =
+        server.db().query_row("SELECT id FROM chat_messages WHERE receivers LIKE '%lisi%' LIMIT 1", [], |r| r.get(0)).unwrap();
+    let (s, _) = team.sec.call(reqwest::Method::GET, &format!("/api/v1/chat/messages/{lisi_msg}/conversation"), None).await;
+    assert_eq!(s, 404, "no consent, no conversation");
+    let (s, _) = team.sys.call(reqwest::Method::GET, "/api/v1/chat/search?q=a", None).await;
+    assert_eq!(s, 403, "the system admin reads no chats");
+    let (s, _) = team.sec.call(reqwest::Method::GET, &format!("/api/v1/chat/search?q={}", "长".repeat(101)), None).await;
+    assert_eq!(s, 400);
+
+    // DLP: visible messages with a valid ID or card number raise one alert each, masked.
+    let alerts = team.sec.get("/api/v1/alerts?kind=dlp_chat&limit=1000").await;
+    let alerts = alerts.as_array().unwrap();
+    let visible_at_import: BTreeSet<&str> = ["lisi", "wmNever02"].into();
+    let expected = gens
+        .iter()
+        .filter(|g| g.text.contains(VALID_ID) || g.text.contains(CARD))
+        .filter(|g| !g.people.iter().any(|p| visible_at_import.contains(p.as_str())))
+        .count();
+    assert_eq!(alerts.len(), expected, "one alert per visible message with an ID or card number");
+    for a in alerts {
+        let ev = a["data"]["evidence"].to_string();
+        assert!(!ev.contains(VALID_ID) && !ev.contains("4111 1111 1111 1111"), "evidence is masked: {ev}");
+        assert!(ev.contains("110***********002X") || ev.contains("411* **** **** 1111"), "{ev}");
+    }
+    // Rules can be changed; a bad one is refused with its name.
+    let (s, v) = team
+        .sec
+        .call(reqwest::Method::PUT, "/api/v1/dlp/rules", Some(json!([{"name": "坏", "kind": "regex", "pattern": "("}])))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    team.sec
+        .put("/api/v1/dlp/rules", json!([{"name": "机密", "severity": "warning", "kind": "keywords", "words": ["绝密文件"]}]))
+        .await;
+    let r = import(
+        &team.sec,
+        "csv",
+        "msgid,msgtime,from,tolist,roomid,msgtype,content\nc1,1700000000,zhangsan,wangwu,,text,这是绝密文件请勿外传\n"
+            .into(),
+    )
+    .await;
+    assert_eq!((r["stored"].as_u64(), r["alerts"].as_u64()), (Some(1), Some(1)), "{r}");
+
+    // Every search and conversation opened is in the access log.
+    let log = team.aud.get("/api/v1/access-log?limit=1000").await.to_string();
+    assert!(log.contains("chat.search") && log.contains("chat.conversation") && log.contains("价单"), "access log");
+
+    // The index is rebuilt from the store when it is lost.
+    server.kill9();
+    std::fs::remove_dir_all(tmp.path().join("data/chat-index")).unwrap();
+    server.restart().await;
+    let team2 = AdminApi::login(&server.url, &server.ca_fingerprint(), "sec", &team.sec_password).await;
+    let (total, _) = search_all(&team2, "价单", "").await;
+    let truth = gens
+        .iter()
+        .filter(|g| !g.people.iter().any(|p| hidden_after.contains(p.as_str())) && g.text.contains("价单"))
+        .count();
+    assert_eq!(total as usize, truth, "rebuilt index finds the same");
+
+    // The console page: search, highlights, the conversation.
+    let b = Browser::start().await;
+    b.login(&format!("{}/", server.url), "sec", &team.sec_password).await;
+    b.click("#nav-chat").await;
+    b.page_ok("chat").await;
+    b.fill("#page-chat input[name=q]", "价单").await;
+    b.click("#page-chat form button").await;
+    b.wait_text("#chat-total", &truth.to_string()).await;
+    assert_eq!(b.text("#chat-results tbody tr mark").await, "价单");
+    b.click("#chat-results tbody tr").await;
+    b.wait_text("#chat-conversation", "价单").await;
+    assert_eq!(b.count("#chat-conversation tr.current").await, 1);
+    b.page_ok("chat").await;
+    b.screenshot("chat").await;
+}
+
+#[tokio::test]
+async fn chat_retention_spares_legal_holds_and_clears_the_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), "[retention]\nchat_days = 1\n").await;
+    let team = server.team().await;
+    let mut ids = Vec::new();
+    for u in ["zhangsan", "wangwu", "zhaoliu"] {
+        let id = team.sys.post("/api/v1/employees", json!({"name": u, "username": u})).await["id"].as_u64().unwrap();
+        team.consent(id, "chat", true).await;
+        ids.push(id);
+    }
+    let old = candor_proto::now_ms() - 3 * 86_400_000;
+    let recent = candor_proto::now_ms() - 3_600_000;
+    let csv = format!(
+        "msgid,msgtime,from,tolist,roomid,msgtype,content\n\
+         o1,{old},zhangsan,wangwu,,text,旧的报价单\no2,{old},zhaoliu,wangwu,,text,旧的报价单二\n\
+         n1,{recent},zhangsan,wangwu,,text,新的报价单\n"
+    );
+    assert_eq!(import(&team.sec, "csv", csv).await["stored"], 3);
+    assert_eq!(search_all(&team.sec, "报价单", "").await.0, 3);
+    team.sec.put(&format!("/api/v1/employees/{}/legal-hold", ids[2]), json!({"reason": "诉讼"})).await;
+    let purged = team.sec.post("/api/v1/retention/purge", json!({})).await;
+    let chat = purged.as_array().unwrap().iter().find(|r| r["category"] == "chat").unwrap();
+    assert_eq!(chat["events"], 1, "{purged}");
+    // `total` comes from the index alone: the purged message's entry is gone too.
+    let (total, found) = search_all(&team.sec, "报价单", "").await;
+    assert_eq!((total, found), (2, ["n1".to_string(), "o2".to_string()].into()));
+    let pending: i64 = server.db().query_row("SELECT count(*) FROM chat_unindex", [], |r| r.get(0)).unwrap();
+    assert_eq!(pending, 0);
+}
