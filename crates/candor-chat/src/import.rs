@@ -50,7 +50,9 @@ fn csv_rows(data: &[u8]) -> Vec<Line> {
         Err(e) => return vec![(1, Err(format!("CSV header: {e}")))],
     };
     let col: Vec<Option<usize>> = COLUMNS.iter().map(|c| header.iter().position(|h| h == c)).collect();
-    if let Some(missing) = ["msgid", "msgtime", "from"].iter().find(|c| col[COLUMNS.iter().position(|x| x == *c).unwrap_or(0)].is_none()) {
+    if let Some(missing) =
+        ["msgid", "msgtime", "from"].iter().find(|c| col[COLUMNS.iter().position(|x| x == *c).unwrap_or(0)].is_none())
+    {
         return vec![(1, Err(format!("CSV header lacks the {missing} column")))];
     }
     let mut out = Vec::new();
@@ -59,7 +61,8 @@ fn csv_rows(data: &[u8]) -> Vec<Line> {
         let row = rec.map_err(|e| e.to_string()).and_then(|r| {
             let get = |k: usize| col[k].and_then(|c| r.get(c)).unwrap_or("").trim().to_string();
             let msgtime: i64 = get(1).parse().map_err(|_| format!("msgtime {:?} is not a number", get(1)))?;
-            let tolist: Vec<String> = get(3).split(';').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+            let tolist: Vec<String> =
+                get(3).split(';').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
             let msgtype = Some(get(5)).filter(|t| !t.is_empty()).unwrap_or_else(|| "text".into());
             let content = get(6);
             let payload = match msgtype.as_str() {
@@ -67,7 +70,9 @@ fn csv_rows(data: &[u8]) -> Vec<Line> {
                 "file" => json!({ "filename": content }),
                 "link" => json!({ "title": content }),
                 "agree" | "disagree" => json!({ "userid": content }),
-                other => return Err(format!("msgtype {other:?} cannot come from CSV (text, file, link, agree, disagree)")),
+                other => {
+                    return Err(format!("msgtype {other:?} cannot come from CSV (text, file, link, agree, disagree)"))
+                }
             };
             let mut v = json!({ "msgid": get(0), "action": "send", "from": get(2), "tolist": tolist,
                                 "roomid": get(4), "msgtime": msgtime, "msgtype": msgtype });

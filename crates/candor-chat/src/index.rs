@@ -7,7 +7,9 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::Mutex;
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery, TermQuery, TermSetQuery};
+use tantivy::query::{
+    AllQuery, BooleanQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery, TermQuery, TermSetQuery,
+};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STRING,
 };
@@ -81,7 +83,9 @@ pub struct ChatIndex {
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let grams = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default().set_tokenizer(TOKENIZER).set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        TextFieldIndexing::default()
+            .set_tokenizer(TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     let f = Fields {
         msg: b.add_u64_field("msg", NumericOptions::default() | INDEXED | FAST),
@@ -213,7 +217,8 @@ impl ChatIndex {
         }
         let query = BooleanQuery::new(must);
         let searcher = self.reader.searcher();
-        let top = TopDocs::with_limit(q.limit.max(1)).and_offset(q.offset).order_by_fast_field::<i64>("ts", Order::Desc);
+        let top =
+            TopDocs::with_limit(q.limit.max(1)).and_offset(q.offset).order_by_fast_field::<i64>("ts", Order::Desc);
         let (docs, total): (Vec<(i64, DocAddress)>, usize) = searcher.search(&query, &(top, Count))?;
         let mut ids = Vec::with_capacity(docs.len());
         for (ts, addr) in docs {
@@ -254,8 +259,13 @@ mod tests {
     }
 
     fn find(idx: &ChatIndex, q: &str) -> Vec<u64> {
-        let mut ids: Vec<u64> =
-            idx.search(&SearchQuery { text: q.into(), limit: 100, ..Default::default() }).unwrap().ids.iter().map(|h| h.1).collect();
+        let mut ids: Vec<u64> = idx
+            .search(&SearchQuery { text: q.into(), limit: 100, ..Default::default() })
+            .unwrap()
+            .ids
+            .iter()
+            .map(|h| h.1)
+            .collect();
         ids.sort();
         ids
     }
@@ -286,7 +296,13 @@ mod tests {
         assert_eq!(q(vec![], vec![]), [2, 1, 0], "newest first");
         assert_eq!(q(vec!["lisi".into()], vec![]), [1]);
         assert_eq!(q(vec![], vec!["wmExternal".into()]), [1]);
-        let ranged = SearchQuery { text: "报价".into(), from_ms: Some(1001), to_ms: Some(1002), limit: 10, ..Default::default() };
+        let ranged = SearchQuery {
+            text: "报价".into(),
+            from_ms: Some(1001),
+            to_ms: Some(1002),
+            limit: 10,
+            ..Default::default()
+        };
         assert_eq!(idx.search(&ranged).unwrap().ids, [(1001, 1)]);
         idx.delete(1);
         idx.commit(3).unwrap();

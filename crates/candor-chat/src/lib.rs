@@ -6,3 +6,4 @@ pub mod import;
 pub mod index;
 pub mod message;
 pub mod text;
+pub mod wecom;

@@ -230,9 +230,12 @@ pub fn from_value(v: Value) -> Result<ChatMessage, MessageError> {
     let from = if action == "switch" { id(&v, "user", false)? } else { id(&v, "from", true)? };
     let tolist = match v.get("tolist") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) if a.len() <= MAX_RECEIVERS => {
-            a.iter().filter_map(Value::as_str).filter(|s| !s.is_empty() && s.len() <= MAX_ID_BYTES).map(String::from).collect()
-        }
+        Some(Value::Array(a)) if a.len() <= MAX_RECEIVERS => a
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|s| !s.is_empty() && s.len() <= MAX_ID_BYTES)
+            .map(String::from)
+            .collect(),
         Some(_) => return Err(MessageError::Field("tolist", format!("not a list of at most {MAX_RECEIVERS} ids"))),
     };
     let roomid = id(&v, "roomid", false)?;
@@ -250,7 +253,9 @@ pub fn from_value(v: Value) -> Result<ChatMessage, MessageError> {
     let p = v.get(key).cloned().unwrap_or(Value::Null);
     match msgtype.as_str() {
         "text" | "markdown" => text.fields(&p, &["content"]),
-        "image" | "voice" | "video" => media_refs.extend(media(&p, "", if msgtype == "voice" { "voice_size" } else { "filesize" })),
+        "image" | "voice" | "video" => {
+            media_refs.extend(media(&p, "", if msgtype == "voice" { "voice_size" } else { "filesize" }))
+        }
         "emotion" => {
             text.fields(&p, &["title"]);
             media_refs.extend(media(&p, "title", "imagesize"));
@@ -290,17 +295,34 @@ pub fn from_value(v: Value) -> Result<ChatMessage, MessageError> {
                 files.iter().take(100).for_each(|f| text.fields(f, &["filename"]));
             }
         }
-        "revoke" => revokes = Some(id(&p, "pre_msgid", true).map_err(|_| MessageError::Field("revoke.pre_msgid", "missing".into()))?),
+        "revoke" => {
+            revokes =
+                Some(id(&p, "pre_msgid", true).map_err(|_| MessageError::Field("revoke.pre_msgid", "missing".into()))?)
+        }
         "agree" | "disagree" => {
             let contact = id(&p, "userid", false)?;
             let contact = if contact.is_empty() { from.clone() } else { contact };
-            let at = int_field(&p, if msgtype == "agree" { "agree_time" } else { "disagree_time" }).map_or(ts_ms, to_ms);
+            let at =
+                int_field(&p, if msgtype == "agree" { "agree_time" } else { "disagree_time" }).map_or(ts_ms, to_ms);
             consent = Some(ConsentChange { contact, agree: msgtype == "agree", ts_ms: at });
         }
         _ => {}
     }
     let raw = serde_json::to_string(&v).map_err(|e| MessageError::Json(e.to_string()))?;
-    Ok(ChatMessage { msgid, action, from, tolist, roomid, ts_ms, msgtype, text: text.0, media: media_refs, consent, revokes, raw })
+    Ok(ChatMessage {
+        msgid,
+        action,
+        from,
+        tolist,
+        roomid,
+        ts_ms,
+        msgtype,
+        text: text.0,
+        media: media_refs,
+        consent,
+        revokes,
+        raw,
+    })
 }
 
 /// WeCom external contacts (and bots) have ids beginning `wo`, `wm` or `wb`.
@@ -315,12 +337,24 @@ mod tests {
     #[test]
     fn official_examples() {
         let m = parse(br#"{"msgid":"CAQQluDa4QUY0On2rYSAgAMgzPrShAE=","action":"send","from":"XuJinSheng","tolist":["icefog"],"roomid":"","msgtime":1547087894783,"msgtype":"text","text":{"content":"test"}}"#).unwrap();
-        assert_eq!((m.from.as_str(), m.tolist.clone(), m.ts_ms, m.text.as_str()), ("XuJinSheng", vec!["icefog".to_string()], 1547087894783, "test"));
+        assert_eq!(
+            (m.from.as_str(), m.tolist.clone(), m.ts_ms, m.text.as_str()),
+            ("XuJinSheng", vec!["icefog".to_string()], 1547087894783, "test")
+        );
         let m = parse(br#"{"msgid":"8891446340739254950_1603875826","action":"send","from":"wmGAgeDQAAvQeaTqWwkMTxGMkvI7OOuQ","tolist":["kenshin"],"roomid":"","msgtime":1603875826656,"msgtype":"agree","agree":{"userid":"wmGAgeDQAAvQeaTqWwkMTxGMkvI7OOuQ","agree_time":1603875826656}}"#).unwrap();
-        assert_eq!(m.consent, Some(ConsentChange { contact: "wmGAgeDQAAvQeaTqWwkMTxGMkvI7OOuQ".into(), agree: true, ts_ms: 1603875826656 }));
+        assert_eq!(
+            m.consent,
+            Some(ConsentChange {
+                contact: "wmGAgeDQAAvQeaTqWwkMTxGMkvI7OOuQ".into(),
+                agree: true,
+                ts_ms: 1603875826656
+            })
+        );
         let m = parse(br#"{"msgid":"1","action":"recall","from":"kenshin","tolist":["wmUu"],"roomid":"","msgtime":1603875615723,"msgtype":"revoke","revoke":{"pre_msgid":"14822339130656386894_1603875600"}}"#).unwrap();
         assert_eq!(m.revokes.as_deref(), Some("14822339130656386894_1603875600"));
-        let m = parse(br#"{"msgid":"125289002219525886280","action":"switch","time":1554119421840,"user":"XuJinSheng"}"#).unwrap();
+        let m =
+            parse(br#"{"msgid":"125289002219525886280","action":"switch","time":1554119421840,"user":"XuJinSheng"}"#)
+                .unwrap();
         assert_eq!((m.msgtype.as_str(), m.from.as_str()), ("switch", "XuJinSheng"));
     }
 
@@ -336,11 +370,15 @@ mod tests {
 
     #[test]
     fn unknown_types_are_kept_raw_and_bad_input_named() {
-        let m = parse(br#"{"msgid":"m","from":"a","msgtime":1,"msgtype":"future_type","future_type":{"x":1}}"#).unwrap();
+        let m =
+            parse(br#"{"msgid":"m","from":"a","msgtime":1,"msgtype":"future_type","future_type":{"x":1}}"#).unwrap();
         assert!(m.text.is_empty() && m.raw.contains("future_type"));
         assert!(matches!(parse(b"{\"msgid\":1"), Err(MessageError::Json(_))));
         assert_eq!(parse(b"[1]"), Err(MessageError::NotObject));
-        assert!(matches!(parse(br#"{"msgid":"m","from":"a","msgtype":"text"}"#), Err(MessageError::Field("msgtime", _))));
+        assert!(matches!(
+            parse(br#"{"msgid":"m","from":"a","msgtype":"text"}"#),
+            Err(MessageError::Field("msgtime", _))
+        ));
         assert!(matches!(parse(br#"{"from":"a","msgtime":1,"msgtype":"text"}"#), Err(MessageError::Field("msgid", _))));
     }
 }

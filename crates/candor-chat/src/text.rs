@@ -137,7 +137,17 @@ mod tests {
     #[test]
     fn pairs_with_positions() {
         assert_eq!(tokens("报价单"), [("报价".into(), 0), ("价单".into(), 1), (format!("单{END}"), 2)]);
-        assert_eq!(tokens("ｉPhone"), [("ip".into(), 0), ("ph".into(), 1), ("ho".into(), 2), ("on".into(), 3), ("ne".into(), 4), (format!("e{END}"), 5)]);
+        assert_eq!(
+            tokens("ｉPhone"),
+            [
+                ("ip".into(), 0),
+                ("ph".into(), 1),
+                ("ho".into(), 2),
+                ("on".into(), 3),
+                ("ne".into(), 4),
+                (format!("e{END}"), 5)
+            ]
+        );
         assert!(tokens("").is_empty());
     }
 

@@ -31,7 +31,7 @@ fn numbers(b: &[u8], found: &mut impl FnMut(Detector, usize, usize)) {
     let mut i = 0;
     while i < b.len() {
         if !b[i].is_ascii_digit() {
-            i += 1;
+            i = next_digit(b, i + 1);
             continue;
         }
         let mut groups: [(usize, usize); MAX_GROUPS] = [(0, 0); MAX_GROUPS];
@@ -58,7 +58,9 @@ fn numbers(b: &[u8], found: &mut impl FnMut(Detector, usize, usize)) {
         let groups = &mut groups[..n];
         // An 18th character X belongs to an ID number.
         let last = groups[n - 1];
-        let x = last.1 < b.len() && matches!(b[last.1], b'X' | b'x') && !b.get(last.1 + 1).is_some_and(u8::is_ascii_alphanumeric);
+        let x = last.1 < b.len()
+            && matches!(b[last.1], b'X' | b'x')
+            && !b.get(last.1 + 1).is_some_and(u8::is_ascii_alphanumeric);
         if x {
             groups[n - 1].1 += 1;
         }
@@ -73,6 +75,27 @@ fn numbers(b: &[u8], found: &mut impl FnMut(Detector, usize, usize)) {
             i += 1;
         }
     }
+}
+
+/// The index of the next ASCII digit at or after `i` (or `b.len()`), eight
+/// bytes at a time: most text has few digits.
+fn next_digit(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    while i + 8 <= b.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        // Digits become bytes below 10; "has a byte below 10" is exact for
+        // existence (bytes ≥ 0x80 never count).
+        let x = u64::from_le_bytes(w) ^ (0x30 * ONES);
+        if x.wrapping_sub(10 * ONES) & !x & (0x80 * ONES) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while i < b.len() && !b[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
 }
 
 /// Tries the detectors on one candidate; true if one matched.
@@ -115,14 +138,20 @@ fn card_grouping(lens: &[usize]) -> bool {
     }
 }
 
-/// Issuer prefixes: UnionPay 62, Visa 4, Mastercard 51–55 and 2221–2720,
-/// Amex 34/37, JCB 35, Discover 60/65.
+/// Issuer prefixes with the lengths each issues: Amex 34/37 (15), Visa 4
+/// (16, 19), Mastercard 51–55 and 2221–2720 (16), UnionPay 62, JCB 35 and
+/// Discover 60/65 (16–19). An 18-digit number shaped like an ID number
+/// (region and birth date) is not taken for a card.
 fn card_prefix(s: &[u8]) -> bool {
     let p2 = (s[0] - b'0') as u32 * 10 + (s[1] - b'0') as u32;
     let p4 = p2 * 100 + (s[2] - b'0') as u32 * 10 + (s[3] - b'0') as u32;
+    let wide = matches!(p2, 62 | 35 | 60 | 65);
     match s.len() {
         15 => p2 == 34 || p2 == 37,
-        _ => matches!(p2, 62 | 35 | 60 | 65 | 51..=55) || s[0] == b'4' || (2221..=2720).contains(&p4),
+        16 => wide || s[0] == b'4' || matches!(p2, 51..=55) || (2221..=2720).contains(&p4),
+        18 => wide && !id_shaped(s),
+        19 => wide || s[0] == b'4',
+        _ => wide,
     }
 }
 
@@ -142,12 +171,24 @@ pub fn luhn_valid(s: &[u8]) -> bool {
         }
         sum += d;
     }
-    !s.is_empty() && sum % 10 == 0
+    !s.is_empty() && sum.is_multiple_of(10)
 }
 
 /// GB 11643: province code, a real birth date (1900–2099) and the ISO 7064
 /// MOD 11-2 check character.
 pub fn chinese_id_valid(s: &[u8]) -> bool {
+    if !id_shaped(s) {
+        return false;
+    }
+    let d = |k: usize| (s[k] - b'0') as u32;
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = (0..17).map(|k| d(k) * W[k]).sum();
+    let check = b"10X98765432"[(sum % 11) as usize];
+    s[17].to_ascii_uppercase() == check
+}
+
+/// 18 characters with a province code and a real birth date (checksum not checked).
+fn id_shaped(s: &[u8]) -> bool {
     if s.len() != 18 || !s[..17].iter().all(u8::is_ascii_digit) {
         return false;
     }
@@ -167,13 +208,7 @@ pub fn chinese_id_valid(s: &[u8]) -> bool {
         2 => 28,
         _ => return false,
     };
-    if !(1900..=2099).contains(&year) || day == 0 || day > days {
-        return false;
-    }
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = (0..17).map(|k| d(k) * W[k]).sum();
-    let check = b"10X98765432"[(sum % 11) as usize];
-    s[17].to_ascii_uppercase() == check
+    (1900..=2099).contains(&year) && day != 0 && day <= days
 }
 
 fn local_char(c: u8) -> bool {
@@ -244,10 +279,20 @@ mod tests {
     fn numbers_after_chinese_text_and_grouped() {
         assert_eq!(
             find("电话13812345678，卡号4111 1111 1111 1111，身份证11010519491231002X。"),
-            [(Detector::Mobile, "13812345678"), (Detector::BankCard, "4111 1111 1111 1111"), (Detector::ChineseId, "11010519491231002X")]
+            [
+                (Detector::Mobile, "13812345678"),
+                (Detector::BankCard, "4111 1111 1111 1111"),
+                (Detector::ChineseId, "11010519491231002X")
+            ]
         );
-        assert_eq!(find("138-1234-5678 或 13912345678"), [(Detector::Mobile, "138-1234-5678"), (Detector::Mobile, "13912345678")]);
-        assert_eq!(find("13812345678 13912345678"), [(Detector::Mobile, "13812345678"), (Detector::Mobile, "13912345678")]);
+        assert_eq!(
+            find("138-1234-5678 或 13912345678"),
+            [(Detector::Mobile, "138-1234-5678"), (Detector::Mobile, "13912345678")]
+        );
+        assert_eq!(
+            find("13812345678 13912345678"),
+            [(Detector::Mobile, "13812345678"), (Detector::Mobile, "13912345678")]
+        );
     }
 
     #[test]

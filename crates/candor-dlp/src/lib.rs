@@ -6,6 +6,7 @@
 //! screen text later), so a rule means the same thing everywhere.
 
 mod detectors;
+mod keywords;
 mod rules;
 mod snippet;
 

@@ -1,7 +1,7 @@
 //! Rule specifications (what an admin writes) and the compiled [`RuleSet`].
 
 use crate::detectors::{self, Detector};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use crate::keywords::Keywords;
 use serde::{Deserialize, Serialize};
 
 /// Bounds that keep a hostile rule list from exhausting memory or time.
@@ -87,7 +87,7 @@ struct RuleInfo {
 /// Compiled rules. Cheap to share (`Arc`) between threads.
 pub struct RuleSet {
     rules: Vec<RuleInfo>,
-    keywords: Option<AhoCorasick>,
+    keywords: Option<Keywords>,
     /// Keyword pattern index → rule index.
     keyword_rule: Vec<usize>,
     regexes: Vec<(usize, regex::Regex)>,
@@ -121,7 +121,9 @@ impl RuleSet {
                     for w in list {
                         let w = w.trim();
                         if w.is_empty() || w.len() > MAX_KEYWORD_BYTES {
-                            return Err(bad(format!("keyword {w:?} is empty or longer than {MAX_KEYWORD_BYTES} bytes")));
+                            return Err(bad(format!(
+                                "keyword {w:?} is empty or longer than {MAX_KEYWORD_BYTES} bytes"
+                            )));
                         }
                         words.push(w);
                         set.keyword_rule.push(index);
@@ -149,12 +151,12 @@ impl RuleSet {
             set.rules.push(RuleInfo { name: name.to_string(), severity: spec.severity });
         }
         if !words.is_empty() {
-            let ac = AhoCorasickBuilder::new()
-                .match_kind(MatchKind::LeftmostLongest)
-                .ascii_case_insensitive(true)
-                .build(&words)
-                .map_err(|e| RuleError::Invalid { index: 0, name: "keywords".into(), reason: e.to_string() })?;
-            set.keywords = Some(ac);
+            let kw = Keywords::new(&words).map_err(|e| RuleError::Invalid {
+                index: 0,
+                name: "keywords".into(),
+                reason: e.to_string(),
+            })?;
+            set.keywords = Some(kw);
         }
         Ok(set)
     }
@@ -174,10 +176,8 @@ impl RuleSet {
             let r = &self.rules[rule];
             out.findings.push(Finding { rule: r.name.clone(), severity: r.severity, start, end, detector });
         };
-        if let Some(ac) = &self.keywords {
-            for m in ac.find_iter(text) {
-                push(self.keyword_rule[m.pattern().as_usize()], m.start(), m.end(), None);
-            }
+        if let Some(kw) = &self.keywords {
+            kw.find(text, |pattern, start, end| push(self.keyword_rule[pattern], start, end, None));
         }
         for (rule, re) in &self.regexes {
             for m in re.find_iter(text) {

@@ -51,7 +51,13 @@ mod tests {
     fn masks_detected_values() {
         let text = "客户身份证11010519491231002X请核对";
         let start = text.find('1').unwrap();
-        let f = Finding { rule: "id".into(), severity: Severity::Critical, start, end: start + 18, detector: Some(Detector::ChineseId) };
+        let f = Finding {
+            rule: "id".into(),
+            severity: Severity::Critical,
+            start,
+            end: start + 18,
+            detector: Some(Detector::ChineseId),
+        };
         assert_eq!(evidence(text, &f), "客户身份证[110***********002X]请核对");
     }
 }

@@ -38,8 +38,16 @@ pub struct TakeIn {
 pub fn default_rules() -> Vec<RuleSpec> {
     use candor_dlp::{Detector, RuleKind, Severity};
     vec![
-        RuleSpec { name: "身份证号".into(), severity: Severity::Critical, kind: RuleKind::Detector { detector: Detector::ChineseId } },
-        RuleSpec { name: "银行卡号".into(), severity: Severity::Critical, kind: RuleKind::Detector { detector: Detector::BankCard } },
+        RuleSpec {
+            name: "身份证号".into(),
+            severity: Severity::Critical,
+            kind: RuleKind::Detector { detector: Detector::ChineseId },
+        },
+        RuleSpec {
+            name: "银行卡号".into(),
+            severity: Severity::Critical,
+            kind: RuleKind::Detector { detector: Detector::BankCard },
+        },
     ]
 }
 
@@ -71,7 +79,14 @@ impl Chat {
             let Some(last) = rows.last().map(|r| r.id) else { break };
             for r in &rows {
                 let people = std::iter::once(r.from.as_str()).chain(r.tolist.iter().map(String::as_str)).collect();
-                self.index.add(&Entry { id: r.id, ts_ms: r.ts_ms, text: &r.text, people, room: &r.roomid, kind: &r.msgtype })?;
+                self.index.add(&Entry {
+                    id: r.id,
+                    ts_ms: r.ts_ms,
+                    text: &r.text,
+                    people,
+                    room: &r.roomid,
+                    kind: &r.msgtype,
+                })?;
             }
             n += rows.len();
             upto = last;
@@ -138,7 +153,9 @@ impl Chat {
         for &(k, id) in &out.insert.new_ids {
             let m = &msgs[k];
             let people = std::iter::once(m.from.as_str()).chain(m.tolist.iter().map(String::as_str)).collect();
-            self.index.add(&Entry { id, ts_ms: m.ts_ms, text: &m.text, people, room: &m.roomid, kind: &m.msgtype }).map_err(backend)?;
+            self.index
+                .add(&Entry { id, ts_ms: m.ts_ms, text: &m.text, people, room: &m.roomid, kind: &m.msgtype })
+                .map_err(backend)?;
         }
         let upto = store.chat_max_id()?;
         self.index.commit(upto).map_err(backend)?;

@@ -30,11 +30,55 @@ pub struct ServerConfig {
 pub struct ChatConfig {
     /// Largest chat import accepted in one request (bytes).
     pub max_import_bytes: usize,
+    pub wecom: WecomConfig,
 }
 
 impl Default for ChatConfig {
     fn default() -> Self {
-        ChatConfig { max_import_bytes: 64 << 20 }
+        ChatConfig { max_import_bytes: 64 << 20, wecom: WecomConfig::default() }
+    }
+}
+
+/// The WeCom chat archive connector (off while `sdk_path` is empty).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WecomConfig {
+    /// Path of the vendor's `libWeWorkFinanceSdk_C.so`; empty: connector off.
+    pub sdk_path: String,
+    pub corpid: String,
+    /// The chat archive Secret (管理工具 → 聊天内容存档), not an app secret.
+    pub secret: String,
+    /// `publickey_ver` → PEM file of that version's RSA private key.
+    pub private_keys: std::collections::BTreeMap<String, PathBuf>,
+    /// Pause between pulls once caught up.
+    pub poll_secs: u64,
+    /// Messages per pull (1–1000).
+    pub batch: u32,
+    /// Proxy for the SDK (e.g. `socks5://10.0.0.1:8081`) and its `user:password`.
+    pub proxy: String,
+    pub proxy_password: String,
+    pub timeout_secs: i32,
+    /// Download images, voice, video and files into the blob store.
+    pub media: bool,
+    /// Largest media file downloaded (bytes).
+    pub max_media_bytes: u64,
+}
+
+impl Default for WecomConfig {
+    fn default() -> Self {
+        WecomConfig {
+            sdk_path: String::new(),
+            corpid: String::new(),
+            secret: String::new(),
+            private_keys: Default::default(),
+            poll_secs: 30,
+            batch: 1000,
+            proxy: String::new(),
+            proxy_password: String::new(),
+            timeout_secs: 10,
+            media: true,
+            max_media_bytes: 100 << 20,
+        }
     }
 }
 

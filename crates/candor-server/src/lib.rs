@@ -7,6 +7,7 @@
 pub mod api;
 pub mod audit;
 pub mod chat;
+pub mod chat_archive;
 pub mod company_time;
 pub mod config;
 pub mod enrollment;
@@ -127,6 +128,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     });
     presence::spawn(state.clone());
     retention::spawn(state.clone());
+    let blobs = store::blob::FolderBlobStore::new(config.data_dir.join("blobs")).context("opening the blob folder")?;
+    chat_archive::spawn(&config.chat.wecom, state.store.clone(), state.chat.clone(), blobs)
+        .context("starting the chat archive connector")?;
     let addr: SocketAddr =
         config.listen.parse().with_context(|| format!("listen address {:?} is not host:port", config.listen))?;
     let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;

@@ -17,9 +17,46 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 const WORDS: &[&str] = &[
-    "报价单", "客户", "合同", "价格", "发票", "会议", "明天", "下午", "项目", "进度", "iPhone15", "MacBook", "确认",
-    "付款", "快递", "样品", "技术", "方案", "需要", "可以", "谢谢", "好的", "我们", "你们", "签字", "盖章", "邮件",
-    "附件", "哈哈", "老板", "单价", "户口", "同事", "OK", "好 的", "，", "。", "2024年", "Q3", "数据",
+    "报价单",
+    "客户",
+    "合同",
+    "价格",
+    "发票",
+    "会议",
+    "明天",
+    "下午",
+    "项目",
+    "进度",
+    "iPhone15",
+    "MacBook",
+    "确认",
+    "付款",
+    "快递",
+    "样品",
+    "技术",
+    "方案",
+    "需要",
+    "可以",
+    "谢谢",
+    "好的",
+    "我们",
+    "你们",
+    "签字",
+    "盖章",
+    "邮件",
+    "附件",
+    "哈哈",
+    "老板",
+    "单价",
+    "户口",
+    "同事",
+    "OK",
+    "好 的",
+    "，",
+    "。",
+    "2024年",
+    "Q3",
+    "数据",
 ];
 const VALID_ID: &str = "11010519491231002X";
 const BAD_ID: &str = "110105194912310021";
@@ -66,22 +103,38 @@ fn corpus(n: usize, start_ms: i64) -> Vec<Gen> {
             2 => {
                 let inner = json!({"content": p}).to_string();
                 let img = json!({"md5sum": "ab", "filesize": 10, "sdkfileid": "SDK1"}).to_string();
-                (env("mixed"), p.clone()).tap(|v| v["mixed"] = json!({"item": [{"type": "text", "content": inner}, {"type": "image", "content": img}]}))
+                (env("mixed"), p.clone()).tap(|v| {
+                    v["mixed"] =
+                        json!({"item": [{"type": "text", "content": inner}, {"type": "image", "content": img}]})
+                })
             }
             3 => {
                 let inner = json!({"content": p}).to_string();
                 (env("chatrecord"), format!("聊天记录\n{p}"))
                     .tap(|v| v["chatrecord"] = json!({"title": "聊天记录", "item": [{"type": "ChatRecordText", "msgtime": ts / 1000, "content": inner, "from_chatroom": false}]}))
             }
-            4 => (env("image"), String::new()).tap(|v| v["image"] = json!({"sdkfileid": "SDKimg", "md5sum": "cd", "filesize": 600_000})),
-            5 => (env("voice"), String::new()).tap(|v| v["voice"] = json!({"sdkfileid": "SDKv", "voice_size": 100, "play_length": 3})),
-            6 => (env("location"), format!("{p}\n北京市海淀区")).tap(|v| v["location"] = json!({"title": p, "address": "北京市海淀区", "latitude": 39.9, "longitude": 116.3, "zoom": 15})),
+            4 => (env("image"), String::new())
+                .tap(|v| v["image"] = json!({"sdkfileid": "SDKimg", "md5sum": "cd", "filesize": 600_000})),
+            5 => (env("voice"), String::new())
+                .tap(|v| v["voice"] = json!({"sdkfileid": "SDKv", "voice_size": 100, "play_length": 3})),
+            6 => (env("location"), format!("{p}\n北京市海淀区")).tap(|v| {
+                v["location"] =
+                    json!({"title": p, "address": "北京市海淀区", "latitude": 39.9, "longitude": 116.3, "zoom": 15})
+            }),
             7 => (env("markdown"), p.clone()).tap(|v| v["info"] = json!({"content": p})),
-            8 => (env("news"), format!("{p}\n新闻")).tap(|v| v["info"] = json!({"item": [{"title": p, "description": "新闻"}]})),
-            9 => (env("calendar"), format!("{p}\n三楼")).tap(|v| v["calendar"] = json!({"title": p, "place": "三楼", "starttime": ts / 1000, "endtime": ts / 1000 + 3600})),
-            10 => (env("voip_doc_share"), format!("{p}.docx")).tap(|v| v["voip_doc_share"] = json!({"filename": format!("{p}.docx"), "sdkfileid": "SDKd", "md5sum": "ef", "filesize": 4})),
+            8 => (env("news"), format!("{p}\n新闻"))
+                .tap(|v| v["info"] = json!({"item": [{"title": p, "description": "新闻"}]})),
+            9 => (env("calendar"), format!("{p}\n三楼")).tap(|v| {
+                v["calendar"] =
+                    json!({"title": p, "place": "三楼", "starttime": ts / 1000, "endtime": ts / 1000 + 3600})
+            }),
+            10 => (env("voip_doc_share"), format!("{p}.docx")).tap(|v| {
+                v["voip_doc_share"] =
+                    json!({"filename": format!("{p}.docx"), "sdkfileid": "SDKd", "md5sum": "ef", "filesize": 4})
+            }),
             11 => (env("future_type"), String::new()).tap(|v| v["future_type"] = json!({"anything": p})),
-            12 => (env("card"), format!("某某公司\n{p}")).tap(|v| v["card"] = json!({"corpname": "某某公司", "userid": p})),
+            12 => (env("card"), format!("某某公司\n{p}"))
+                .tap(|v| v["card"] = json!({"corpname": "某某公司", "userid": p})),
             13 => (env("todo"), format!("{p}\n待办")).tap(|v| v["todo"] = json!({"title": p, "content": "待办"})),
             14 if i > 100 => {
                 let pre = format!("m{:05}", i - 92);
@@ -158,9 +211,7 @@ async fn search_all(api: &AdminApi, q: &str, extra: &str) -> (u64, BTreeSet<Stri
 }
 
 fn url_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 #[tokio::test]
@@ -216,9 +267,8 @@ async fn chat_import_search_consent_dlp_and_console() {
         let recalled: i64 =
             db.query_row("SELECT count(*) FROM chat_messages WHERE revoked_by IS NOT NULL", [], |r| r.get(0)).unwrap();
         assert!(recalled > 50, "recalled messages are kept and marked: {recalled}");
-        let seconds: i64 = db
-            .query_row("SELECT ts_ms FROM chat_messages WHERE msgid = 'm00018'", [], |r| r.get(0))
-            .unwrap();
+        let seconds: i64 =
+            db.query_row("SELECT ts_ms FROM chat_messages WHERE msgid = 'm00018'", [], |r| r.get(0)).unwrap();
         assert_eq!(seconds, (start + 18_000) / 1000 * 1000, "seconds read as seconds");
     }
 
@@ -242,11 +292,26 @@ async fn chat_import_search_consent_dlp_and_console() {
         }
         (checked, hits)
     };
-    let mut queries: Vec<String> =
-        ["价单", "户合同", "iphone15", "IPHONE", "15", "哈哈哈", "价", "单签", "合同签字", ".pdf", "好的谢谢", "不存在的词", "，我们", "q3数据", "海淀"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    let mut queries: Vec<String> = [
+        "价单",
+        "户合同",
+        "iphone15",
+        "IPHONE",
+        "15",
+        "哈哈哈",
+        "价",
+        "单签",
+        "合同签字",
+        ".pdf",
+        "好的谢谢",
+        "不存在的词",
+        "，我们",
+        "q3数据",
+        "海淀",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let mut rng = StdRng::seed_from_u64(11);
     while queries.len() < 60 {
         let g = &gens[rng.gen_range(0..n)];
@@ -276,29 +341,44 @@ async fn chat_import_search_consent_dlp_and_console() {
 
     // Filters: an employee, a type, a time range.
     let zs = search_all(&team.sec, "", &format!("&employee={}", ids["zhangsan"])).await.0;
-    let truth_zs =
-        gens.iter().filter(|g| g.people.contains(&"zhangsan".to_string()) && !g.people.iter().any(|p| hidden_after.contains(p.as_str()))).count();
+    let truth_zs = gens
+        .iter()
+        .filter(|g| {
+            g.people.contains(&"zhangsan".to_string()) && !g.people.iter().any(|p| hidden_after.contains(p.as_str()))
+        })
+        .count();
     assert_eq!(zs as usize, truth_zs + 1, "zhangsan's messages (and the agree message sent to him)");
     let files = search_all(&team.sec, "", "&type=file").await.0;
-    assert_eq!(files as usize, gens.iter().filter(|g| g.line.contains("\"msgtype\":\"file\"") && !g.people.iter().any(|p| hidden_after.contains(p.as_str()))).count());
+    assert_eq!(
+        files as usize,
+        gens.iter()
+            .filter(|g| g.line.contains("\"msgtype\":\"file\"")
+                && !g.people.iter().any(|p| hidden_after.contains(p.as_str())))
+            .count()
+    );
     let ranged = search_all(&team.sec, "", &format!("&from={}&to={}", start + 100_000, start + 200_000)).await.0;
     assert!(ranged > 0 && ranged <= 100, "{ranged}");
 
     // Hits carry highlights; the conversation view; hidden ones are refused.
     let r = team.sec.get(&format!("/api/v1/chat/search?q={}&limit=5", url_escape("价单"))).await;
     let hit = &r["hits"][0];
-    let (a, b) = (hit["highlights"][0][0].as_u64().unwrap() as usize, hit["highlights"][0][1].as_u64().unwrap() as usize);
+    let (a, b) =
+        (hit["highlights"][0][0].as_u64().unwrap() as usize, hit["highlights"][0][1].as_u64().unwrap() as usize);
     let marked: String = hit["text"].as_str().unwrap().chars().skip(a).take(b - a).collect();
     assert_eq!(marked, "价单");
     let conv = team.sec.get(&format!("/api/v1/chat/messages/{}/conversation?before=3&after=3", hit["id"])).await;
     assert!(conv.as_array().unwrap().iter().any(|m| m["id"] == hit["id"]) && conv.as_array().unwrap().len() <= 7);
-    let lisi_msg: i64 =
-        server.db().query_row("SELECT id FROM chat_messages WHERE receivers LIKE '%lisi%' LIMIT 1", [], |r| r.get(0)).unwrap();
-    let (s, _) = team.sec.call(reqwest::Method::GET, &format!("/api/v1/chat/messages/{lisi_msg}/conversation"), None).await;
+    let lisi_msg: i64 = server
+        .db()
+        .query_row("SELECT id FROM chat_messages WHERE receivers LIKE '%lisi%' LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    let (s, _) =
+        team.sec.call(reqwest::Method::GET, &format!("/api/v1/chat/messages/{lisi_msg}/conversation"), None).await;
     assert_eq!(s, 404, "no consent, no conversation");
     let (s, _) = team.sys.call(reqwest::Method::GET, "/api/v1/chat/search?q=a", None).await;
     assert_eq!(s, 403, "the system admin reads no chats");
-    let (s, _) = team.sec.call(reqwest::Method::GET, &format!("/api/v1/chat/search?q={}", "长".repeat(101)), None).await;
+    let (s, _) =
+        team.sec.call(reqwest::Method::GET, &format!("/api/v1/chat/search?q={}", "长".repeat(101)), None).await;
     assert_eq!(s, 400);
 
     // DLP: visible messages with a valid ID or card number raise one alert each, masked.
@@ -323,7 +403,10 @@ async fn chat_import_search_consent_dlp_and_console() {
         .await;
     assert_eq!(s, 400, "{v}");
     team.sec
-        .put("/api/v1/dlp/rules", json!([{"name": "机密", "severity": "warning", "kind": "keywords", "words": ["绝密文件"]}]))
+        .put(
+            "/api/v1/dlp/rules",
+            json!([{"name": "机密", "severity": "warning", "kind": "keywords", "words": ["绝密文件"]}]),
+        )
         .await;
     let r = import(
         &team.sec,
@@ -395,4 +478,156 @@ async fn chat_retention_spares_legal_holds_and_clears_the_index() {
     assert_eq!((total, found), (2, ["n1".to_string(), "o2".to_string()].into()));
     let pending: i64 = server.db().query_row("SELECT count(*) FROM chat_unindex", [], |r| r.get(0)).unwrap();
     assert_eq!(pending, 0);
+}
+
+/// Builds the fake SDK (a cdylib of this workspace) and returns its path.
+fn fake_sdk() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--locked", "-p", "wecom-fake-sdk"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the fake SDK");
+    // The test binary is target/<profile>/deps/chat-…; the library is in target/<profile>.
+    let exe = std::env::current_exe().unwrap();
+    let so = exe.parent().unwrap().parent().unwrap().join("libwecom_fake_sdk.so");
+    assert!(so.exists(), "{}", so.display());
+    so
+}
+
+fn rsa_pems(rng: &mut StdRng) -> (String, String) {
+    use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
+    let key = rsa::RsaPrivateKey::new(rng, 2048).unwrap();
+    let private = key.to_pkcs1_pem(rsa::pkcs1::LineEnding::LF).unwrap().to_string();
+    let public = key.to_public_key().to_pkcs1_pem(rsa::pkcs1::LineEnding::LF).unwrap();
+    (private, public)
+}
+
+#[tokio::test]
+async fn chat_archive_through_the_sdk() {
+    use md5::{Digest, Md5};
+    let tmp = tempfile::tempdir().unwrap();
+    let so = fake_sdk();
+    let mut rng = StdRng::seed_from_u64(99);
+    let (k1, p1) = rsa_pems(&mut rng);
+    let (k2, p2) = rsa_pems(&mut rng);
+    std::fs::write(tmp.path().join("key1.pem"), &k1).unwrap();
+    std::fs::write(tmp.path().join("key2.pem"), &k2).unwrap();
+
+    // Media over 512 KB (three chunks) with its MD5.
+    let big: Vec<u8> = (0..1_300_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    std::fs::write(tmp.path().join("big.bin"), &big).unwrap();
+    let big_md5: String = Md5::digest(&big).iter().map(|b| format!("{b:02x}")).collect();
+
+    let start = candor_proto::now_ms() - 86_400_000;
+    let n = 2000;
+    let gens = corpus(n, start);
+    let mut messages = Vec::new();
+    let mut push = |msgid: &str, plaintext: String, key_ver: u32, corrupt: Option<&str>| {
+        let seq = messages.len() as u64 + 1;
+        messages
+            .push(json!({"seq": seq, "msgid": msgid, "key_ver": key_ver, "plaintext": plaintext, "corrupt": corrupt}));
+    };
+    let consent = |id: &str, who: &str, to: &str, ts: i64, kind: &str| {
+        json!({"msgid": id, "action": "send", "from": who, "tolist": [to], "roomid": "", "msgtime": ts, "msgtype": kind,
+               kind: {"userid": who, format!("{kind}_time"): ts}})
+        .to_string()
+    };
+    push("a1", consent("a1", "wmAgree01", "zhangsan", start - 5000, "agree"), 1, None);
+    push("a2", consent("a2", "woLater03", "wangwu", start - 5000, "agree"), 1, None);
+    for (i, g) in gens.iter().enumerate() {
+        // The company's key changes half-way: old messages keep version 1.
+        push(&g.msgid, g.line.clone(), if i < n / 2 { 1 } else { 2 }, None);
+        if i == 700 {
+            let file = json!({"msgid": "big", "action": "send", "from": "zhangsan", "tolist": ["wangwu"], "roomid": "",
+                              "msgtime": start + 700_500, "msgtype": "file",
+                              "file": {"filename": "季度报价单.xlsx", "sdkfileid": "BIG", "md5sum": big_md5, "filesize": big.len()}});
+            push("big", file.to_string(), 1, None);
+            push("bad-base64", consent("bad-base64", "wmAgree01", "zhangsan", start, "agree"), 1, Some("base64"));
+            push("bad-version", consent("bad-version", "wmAgree01", "zhangsan", start, "agree"), 3, None);
+            push("bad-json", "{\"msgid\":\"bad-json\", \"from\": ".into(), 2, None);
+        }
+    }
+    push("d1", consent("d1", "woLater03", "wangwu", candor_proto::now_ms(), "disagree"), 2, None);
+    let total = messages.len() as u64;
+    let script = json!({
+        "corpid": "ww-test", "secret": "archive-secret",
+        "public_keys": {"1": p1, "2": p2},
+        "messages": messages,
+        "media": {"BIG": tmp.path().join("big.bin")},
+        "fail_calls": {"GetChatData#2": 10001, "GetMediaData#2": 10001},
+    });
+    std::fs::write(tmp.path().join("script.json"), script.to_string()).unwrap();
+    // SAFETY (edition 2021: safe): the test process is single-threaded here and the server inherits it.
+    std::env::set_var("WECOM_FAKE_SDK_SCRIPT", tmp.path().join("script.json"));
+    let config = format!(
+        "[chat.wecom]\nsdk_path = \"{}\"\ncorpid = \"ww-test\"\nsecret = \"archive-secret\"\npoll_secs = 1\nbatch = 500\n\
+         [chat.wecom.private_keys]\n1 = \"{}\"\n2 = \"{}\"\n",
+        so.display(),
+        tmp.path().join("key1.pem").display(),
+        tmp.path().join("key2.pem").display()
+    );
+    let mut server = Server::start(&tmp.path().join("server"), &config).await;
+    let cursor = |server: &Server| -> i64 {
+        server.db().query_row("SELECT coalesce(max(seq), 0) FROM chat_cursors", [], |r| r.get(0)).unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while cursor(&server) != total as i64 {
+        if std::time::Instant::now() > deadline {
+            let log = std::fs::read_to_string(tmp.path().join("server/server-1.err")).unwrap_or_default();
+            panic!("the archive was not pulled to the end (cursor {}):\n{log}", cursor(&server));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let stored = |server: &Server| -> i64 {
+        server.db().query_row("SELECT count(*) FROM chat_messages WHERE source = 'wecom'", [], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(stored(&server), total as i64 - 3, "every readable message stored once");
+
+    // Errors are recorded with their position and the pull went on; the 10001s were retried.
+    let errors: Vec<(String, String)> = {
+        let db = server.db();
+        let mut st =
+            db.prepare("SELECT position, error FROM chat_errors WHERE position NOT LIKE 'media of m%'").unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    let text = format!("{errors:?}");
+    assert!(text.contains("encrypt_random_key is not base64"), "{text}");
+    assert!(text.contains("no private key for publickey_ver 3"), "{text}");
+    assert!(text.contains("message: not JSON"), "{text}");
+    assert_eq!(errors.len(), 3, "nothing else failed (no pull error: the network errors were retried): {text}");
+
+    // The big file arrived in three chunks, checked against its MD5, into the blob store.
+    let media: String =
+        server.db().query_row("SELECT media FROM chat_messages WHERE msgid = 'big'", [], |r| r.get(0)).unwrap();
+    let media: Value = serde_json::from_str(&media).unwrap();
+    let key = media[0]["blob"].as_str().expect("blob key");
+    let on_disk =
+        std::fs::read(tmp.path().join("server/data/blobs").join(&key[..2]).join(&key[2..4]).join(key)).unwrap();
+    assert_eq!(on_disk, big);
+
+    // Search over what came through the SDK, under consent.
+    let team = server.team().await;
+    for (name, user) in [("张三", "zhangsan"), ("王五", "wangwu")] {
+        let id =
+            team.sys.post("/api/v1/employees", json!({"name": name, "username": user})).await["id"].as_u64().unwrap();
+        team.consent(id, "chat", true).await;
+    }
+    let hidden: BTreeSet<&str> = ["lisi", "wmNever02", "woLater03"].into();
+    let truth = gens
+        .iter()
+        .filter(|g| !g.people.iter().any(|p| hidden.contains(p.as_str())) && g.text.contains("价单"))
+        .count();
+    let (found, _) = search_all(&team.sec, "价单", "").await;
+    assert_eq!(found as usize, truth + 1, "corpus hits and the file name 季度报价单.xlsx");
+    let contacts = team.sec.get("/api/v1/chat/contacts").await;
+    assert!(contacts["hidden"].to_string().contains("woLater03"), "the late disagree hides: {contacts}");
+
+    // A restart continues from the cursor: nothing is stored twice.
+    server.kill9();
+    server.restart().await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(stored(&server), total as i64 - 3);
+    assert_eq!(cursor(&server), total as i64);
 }

@@ -590,6 +590,10 @@ pub trait ChatStore {
     /// Ids of purged messages still in the search index.
     fn chat_unindex_pending(&self, limit: u32) -> Result<Vec<u64>>;
     fn chat_unindexed(&self, ids: &[u64]) -> Result<()>;
+    fn chat_cursor(&self, source: &str) -> Result<u64>;
+    fn set_chat_cursor(&self, source: &str, seq: u64, now: i64) -> Result<()>;
+    /// Replaces a message's media list (after downloads added blob keys).
+    fn set_chat_media(&self, id: u64, media: &serde_json::Value) -> Result<()>;
     fn dlp_rules(&self) -> Result<Option<String>>;
     fn set_dlp_rules(&self, spec: &str, by: &str, now: i64) -> Result<()>;
     /// Raises an alert not tied to an endpoint (deduplicated on kind and source).

@@ -2,6 +2,8 @@
 //! run and print the ratio (absolute times are not stable on shared machines).
 
 mod agent;
+mod chat;
+mod dlp;
 mod exec;
 mod ingest;
 
@@ -15,6 +17,10 @@ pub enum BenchCmd {
     Agent(agent::AgentBench),
     /// Program starts with software control off and on: overhead ratio and decision latency.
     Exec(exec::ExecBench),
+    /// Chat substring search at 1M messages: indexing, size, query latency and recall, against SQLite FTS5 (trigram).
+    ChatSearch(chat::ChatBench),
+    /// DLP scanning throughput with 10k keywords plus the detectors, against a plain aho-corasick pass.
+    Dlp(dlp::DlpBench),
 }
 
 /// A server with embedded storage under `dir`, listening on a free loopback port.
@@ -33,5 +39,7 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Ingest(b) => ingest::run(b).await,
         BenchCmd::Agent(b) => agent::run(b).await,
         BenchCmd::Exec(b) => exec::run(b).await,
+        BenchCmd::ChatSearch(b) => tokio::task::spawn_blocking(move || chat::run(b)).await?,
+        BenchCmd::Dlp(b) => tokio::task::spawn_blocking(move || dlp::run(b)).await?,
     }
 }

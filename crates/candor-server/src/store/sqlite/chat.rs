@@ -110,14 +110,17 @@ impl ChatStore for SqliteStore {
 
     fn chat_after(&self, after: u64, limit: u32) -> Result<Vec<ChatRow>> {
         self.read(|c| {
-            let mut st = c.prepare_cached(&format!("SELECT {COLS} FROM chat_messages WHERE id > ?1 ORDER BY id LIMIT ?2"))?;
+            let mut st =
+                c.prepare_cached(&format!("SELECT {COLS} FROM chat_messages WHERE id > ?1 ORDER BY id LIMIT ?2"))?;
             let rows = st.query_map(params![after as i64, limit], chat_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 
     fn chat_max_id(&self) -> Result<u64> {
-        self.read(|c| Ok(c.query_row("SELECT coalesce(max(id), 0) FROM chat_messages", [], |r| r.get::<_, i64>(0))? as u64))
+        self.read(|c| {
+            Ok(c.query_row("SELECT coalesce(max(id), 0) FROM chat_messages", [], |r| r.get::<_, i64>(0))? as u64)
+        })
     }
 
     fn chat_conversation(&self, id: u64, before: u32, after: u32) -> Result<Vec<ChatRow>> {
@@ -220,6 +223,32 @@ impl ChatStore for SqliteStore {
         let ids = json_text(&ids)?;
         self.write(|c| {
             c.execute("DELETE FROM chat_unindex WHERE id IN (SELECT value FROM json_each(?1))", [ids])?;
+            Ok(())
+        })
+    }
+
+    fn chat_cursor(&self, source: &str) -> Result<u64> {
+        self.read(|c| {
+            let seq: Option<i64> =
+                c.query_row("SELECT seq FROM chat_cursors WHERE source = ?1", [source], |r| r.get(0)).optional()?;
+            Ok(seq.unwrap_or(0) as u64)
+        })
+    }
+
+    fn set_chat_cursor(&self, source: &str, seq: u64, now: i64) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO chat_cursors (source, seq, updated_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (source) DO UPDATE SET seq = max(seq, excluded.seq), updated_ms = excluded.updated_ms",
+                params![source, seq as i64, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn set_chat_media(&self, id: u64, media: &serde_json::Value) -> Result<()> {
+        self.write(|c| {
+            c.execute("UPDATE chat_messages SET media = ?1 WHERE id = ?2", params![media.to_string(), id as i64])?;
             Ok(())
         })
     }

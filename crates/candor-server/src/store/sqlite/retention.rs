@@ -66,11 +66,13 @@ impl RetentionStore for SqliteStore {
                 break;
             }
         }
-        while category == Category::Chat {
-            let n = self.purge_chat_chunk(cutoff_ms, CHUNK)?;
-            events += n;
-            if (n as i64) < CHUNK {
-                break;
+        if category == Category::Chat {
+            loop {
+                let n = self.purge_chat_chunk(cutoff_ms, CHUNK)?;
+                events += n;
+                if (n as i64) < CHUNK {
+                    break;
+                }
             }
         }
         self.write(|c| {

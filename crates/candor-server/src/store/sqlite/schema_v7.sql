@@ -62,3 +62,10 @@ CREATE TABLE dlp_rules (
 -- Ids of purged messages whose search-index entries are still to be deleted
 -- (the index is not in this database; this makes the deletion crash-safe).
 CREATE TABLE chat_unindex (id INTEGER PRIMARY KEY);
+
+-- Where each archive source's pull continues (the SDK's seq).
+CREATE TABLE chat_cursors (
+    source TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
