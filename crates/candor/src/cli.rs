@@ -101,6 +101,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AuditCmd,
     },
+    /// The WeCom chat archive connector.
+    ChatArchive {
+        #[command(subcommand)]
+        cmd: ChatArchiveCmd,
+    },
     /// Benchmarks that print ratios against a peer measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -114,6 +119,22 @@ enum Cmd {
         title: String,
         #[arg(long)]
         body: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChatArchiveCmd {
+    /// Smoke test of a Finance SDK library: load it, bind all 17 symbols,
+    /// create and destroy an instance; with --corpid and --secret also
+    /// initialise it and fetch one message envelope (needs qyapi.weixin.qq.com).
+    Check {
+        /// Path of libWeWorkFinanceSdk_C.so.
+        #[arg(long)]
+        sdk: PathBuf,
+        #[arg(long)]
+        corpid: Option<String>,
+        #[arg(long, env = "CANDOR_WECOM_SECRET")]
+        secret: Option<String>,
     },
 }
 
@@ -282,6 +303,30 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     bail!("access log broken at entry {id}: it or an earlier entry was altered")
                 }
             }
+        }
+        Cmd::ChatArchive { cmd: ChatArchiveCmd::Check { sdk, corpid, secret } } => {
+            use candor_chat::wecom::sdk::{Library, Net, Sdk};
+            let lib = Library::load(&sdk)?;
+            println!("{}: loaded, all 17 symbols bound", sdk.display());
+            let net = Net { timeout_secs: 10, ..Default::default() };
+            match (corpid, secret) {
+                (Some(c), Some(s)) => {
+                    let instance = Sdk::new(lib, &c, &s, &net).context("NewSdk + Init")?;
+                    let body = instance.chat_data(0, 1).context("GetChatData(seq 0, limit 1)")?;
+                    let v: serde_json::Value = serde_json::from_slice(&body).context("GetChatData answer")?;
+                    println!("Init and GetChatData succeeded: errcode {}, {} message(s)", v["errcode"], v["chatdata"].as_array().map_or(0, Vec::len));
+                }
+                _ => {
+                    // NewSdk and DestroySdk only: Init with no credentials would fail by design.
+                    match Sdk::new(lib, "", "", &net) {
+                        Ok(_) | Err(candor_chat::wecom::sdk::SdkError::Code { call: "Init", .. }) => {
+                            println!("NewSdk and DestroySdk work (no credentials given: Init not tried for real)")
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            Ok(())
         }
         Cmd::Bench { cmd } => crate::bench::run(cmd).await,
         Cmd::NotifyDesktop { title, body } => candor_agent::software::notify::send(&title, &body).await.map(|_| ()),

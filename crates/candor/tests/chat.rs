@@ -561,6 +561,16 @@ async fn chat_archive_through_the_sdk() {
     std::fs::write(tmp.path().join("script.json"), script.to_string()).unwrap();
     // SAFETY (edition 2021: safe): the test process is single-threaded here and the server inherits it.
     std::env::set_var("WECOM_FAKE_SDK_SCRIPT", tmp.path().join("script.json"));
+    // The documented smoke test (`candor chat-archive check`), on the fake and on a library that is not the SDK.
+    let check = |args: &[&str]| {
+        let out = std::process::Command::new(BIN).args(["chat-archive", "check", "--sdk"]).args(args).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let so_arg = so.to_str().unwrap();
+    let (ok, out) = check(&[so_arg, "--corpid", "ww-test", "--secret", "archive-secret"]);
+    assert!(ok && out.contains("all 17 symbols bound") && out.contains("errcode 0, 1 message(s)"), "{out}");
+    let (ok, out) = check(&["/lib/x86_64-linux-gnu/libz.so.1"]);
+    assert!(!ok && out.contains("symbol NewSdk missing"), "{out}");
     let config = format!(
         "[chat.wecom]\nsdk_path = \"{}\"\ncorpid = \"ww-test\"\nsecret = \"archive-secret\"\npoll_secs = 1\nbatch = 500\n\
          [chat.wecom.private_keys]\n1 = \"{}\"\n2 = \"{}\"\n",
