@@ -21,6 +21,7 @@ const MAX_EVIDENCE: usize = 5;
 pub struct Chat {
     index: ChatIndex,
     rules: RwLock<Arc<RuleSet>>,
+    sink: crate::alert_sink::AlertSink,
 }
 
 /// What one take-in did (the API's import report).
@@ -58,14 +59,14 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 impl Chat {
     /// Opens the index under `dir` and indexes whatever the store has that the
     /// index does not (after a crash between the two commits).
-    pub fn open(dir: &Path, store: &dyn Store) -> anyhow::Result<Chat> {
+    pub fn open(dir: &Path, store: &dyn Store, sink: crate::alert_sink::AlertSink) -> anyhow::Result<Chat> {
         let index = ChatIndex::open(dir)?;
         let specs = match store.dlp_rules()? {
             Some(json) => serde_json::from_str(&json).map_err(|e| anyhow::anyhow!("stored DLP rules: {e}"))?,
             None => default_rules(),
         };
         let rules = RuleSet::compile(&specs).map_err(|e| anyhow::anyhow!("stored DLP rules: {e}"))?;
-        let chat = Chat { index, rules: RwLock::new(Arc::new(rules)) };
+        let chat = Chat { index, rules: RwLock::new(Arc::new(rules)), sink };
         chat.catch_up(store)?;
         chat.apply_purges(store)?;
         Ok(chat)
@@ -201,6 +202,7 @@ impl Chat {
                 source_seq: id,
             };
             if store.raise_unbound_alert(&alert)? {
+                self.sink.send(&alert);
                 raised += 1;
             }
         }

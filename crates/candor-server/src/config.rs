@@ -22,6 +22,23 @@ pub struct ServerConfig {
     pub console: ConsoleConfig,
     pub retention: RetentionConfig,
     pub chat: ChatConfig,
+    pub alerts: AlertSinkConfig,
+}
+
+/// Where alerts go besides the console.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertSinkConfig {
+    /// A WeCom group robot's webhook URL (`https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…`); empty: off.
+    pub wecom_webhook: String,
+    /// Least severe alert sent there.
+    pub min_severity: crate::store::Severity,
+}
+
+impl Default for AlertSinkConfig {
+    fn default() -> Self {
+        AlertSinkConfig { wecom_webhook: String::new(), min_severity: crate::store::Severity::Warning }
+    }
 }
 
 /// Chat audit (imports and, later, the WeCom archive connector).
@@ -194,6 +211,7 @@ impl Default for ServerConfig {
             console: ConsoleConfig::default(),
             retention: RetentionConfig::default(),
             chat: ChatConfig::default(),
+            alerts: AlertSinkConfig::default(),
         }
     }
 }

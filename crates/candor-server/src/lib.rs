@@ -4,6 +4,7 @@
 //! check categories) → [`ingest`] (single writer, grouped commits) →
 //! [`store`] → [`api::admin`] queries and the console.
 
+pub mod alert_sink;
 pub mod api;
 pub mod audit;
 pub mod chat;
@@ -109,7 +110,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     let (epoch, _) = tokio::sync::watch::channel(0u64);
     let chat_dir = config.data_dir.join("chat-index");
     let chat_store = store.clone();
-    let chat = tokio::task::spawn_blocking(move || chat::Chat::open(&chat_dir, chat_store.as_ref()))
+    let sink = alert_sink::spawn(&config.alerts).context("starting the alert sink")?;
+    let chat = tokio::task::spawn_blocking(move || chat::Chat::open(&chat_dir, chat_store.as_ref(), sink))
         .await
         .context("opening the chat search index")??;
     let chat = Arc::new(chat);

@@ -314,7 +314,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     let instance = Sdk::new(lib, &c, &s, &net).context("NewSdk + Init")?;
                     let body = instance.chat_data(0, 1).context("GetChatData(seq 0, limit 1)")?;
                     let v: serde_json::Value = serde_json::from_slice(&body).context("GetChatData answer")?;
-                    println!("Init and GetChatData succeeded: errcode {}, {} message(s)", v["errcode"], v["chatdata"].as_array().map_or(0, Vec::len));
+                    println!(
+                        "Init and GetChatData succeeded: errcode {}, {} message(s)",
+                        v["errcode"],
+                        v["chatdata"].as_array().map_or(0, Vec::len)
+                    );
                 }
                 _ => {
                     // NewSdk and DestroySdk only: Init with no credentials would fail by design.

@@ -214,10 +214,62 @@ fn url_escape(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
+/// A stand-in for the WeCom group robot: a plain HTTP listener that keeps each POST body.
+async fn robot() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    let Some(head_end) = text.find("\r\n\r\n") else { continue };
+                    let len: usize = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() < head_end + 4 + len {
+                        continue;
+                    }
+                    keep.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&buf[head_end + 4..head_end + 4 + len]).to_string());
+                    buf.drain(..head_end + 4 + len);
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 27\r\n\r\n{\"errcode\":0,\"errmsg\":\"ok\"}")
+                        .await;
+                }
+            });
+        }
+    });
+    (port, got)
+}
+
 #[tokio::test]
 async fn chat_import_search_consent_dlp_and_console() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut server = Server::start(tmp.path(), "").await;
+    let (robot_port, robot_got) = robot().await;
+    let mut server = Server::start(
+        tmp.path(),
+        &format!("[alerts]\nwecom_webhook = \"http://127.0.0.1:{robot_port}/cgi-bin/webhook/send?key=test\"\n"),
+    )
+    .await;
     let team = server.team().await;
     let emp = |name: &str, user: &str| json!({"name": name, "username": user});
     let mut ids = std::collections::HashMap::new();
@@ -416,6 +468,17 @@ async fn chat_import_search_consent_dlp_and_console() {
     )
     .await;
     assert_eq!((r["stored"].as_u64(), r["alerts"].as_u64()), (Some(1), Some(1)), "{r}");
+    // Every alert also went to the WeCom group robot, masked like in the console.
+    wait_until(std::time::Duration::from_secs(10), "alerts at the robot", async || {
+        robot_got.lock().unwrap().len() == expected + 1
+    })
+    .await;
+    let posts = robot_got.lock().unwrap().clone();
+    let post: Value = serde_json::from_str(posts.last().unwrap()).unwrap();
+    assert_eq!(post["msgtype"], "text");
+    let content = post["text"]["content"].as_str().unwrap();
+    assert!(content.contains("机密") && content.contains("dlp_chat"), "{content}");
+    assert!(!posts.iter().any(|p| p.contains(VALID_ID)), "evidence is masked at the robot too");
 
     // Every search and conversation opened is in the access log.
     let log = team.aud.get("/api/v1/access-log?limit=1000").await.to_string();
