@@ -619,7 +619,7 @@ async fn chat_archive_through_the_sdk() {
         "public_keys": {"1": p1, "2": p2},
         "messages": messages,
         "media": {"BIG": tmp.path().join("big.bin")},
-        "fail_calls": {"GetChatData#2": 10001, "GetMediaData#2": 10001},
+        "fail_calls": {"GetChatData#2": 10001, "GetMediaData#2": 10001, "GetMediaData#3": 10002},
     });
     std::fs::write(tmp.path().join("script.json"), script.to_string()).unwrap();
     // SAFETY (edition 2021: safe): the test process is single-threaded here and the server inherits it.
@@ -670,6 +670,11 @@ async fn chat_archive_through_the_sdk() {
     assert!(text.contains("no private key for publickey_ver 3"), "{text}");
     assert!(text.contains("message: not JSON"), "{text}");
     assert_eq!(errors.len(), 3, "nothing else failed (no pull error: the network errors were retried): {text}");
+    let unretried: i64 = server
+        .db()
+        .query_row("SELECT count(*) FROM chat_errors WHERE error LIKE '%10001%' OR error LIKE '%10002%'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(unretried, 0, "scripted 10001/10002 on media were retried chunk-wise");
 
     // The big file arrived in three chunks, checked against its MD5, into the blob store.
     let media: String =

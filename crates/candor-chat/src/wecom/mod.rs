@@ -56,11 +56,18 @@ pub struct Pulled {
 }
 
 /// Calls `f`, retrying network errors with a short backoff.
-pub fn retrying<T>(mut f: impl FnMut() -> Result<T, SdkError>) -> Result<T, SdkError> {
+pub fn retrying<T>(f: impl FnMut() -> Result<T, SdkError>) -> Result<T, SdkError> {
+    retrying_when(SdkError::is_transient, f)
+}
+
+fn retrying_when<T>(
+    transient: impl Fn(&SdkError) -> bool,
+    mut f: impl FnMut() -> Result<T, SdkError>,
+) -> Result<T, SdkError> {
     let mut wait = Duration::from_millis(200);
     for attempt in 1.. {
         match f() {
-            Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+            Err(e) if transient(&e) && attempt < ATTEMPTS => {
                 tracing::warn!(error = %e, attempt, "chat archive: retrying");
                 std::thread::sleep(wait);
                 wait *= 2;
@@ -122,7 +129,9 @@ pub fn download(sdk: &Sdk, fileid: &str, md5sum: Option<&str>, max_bytes: u64) -
     let mut data = Vec::new();
     let mut index: Vec<u8> = Vec::new();
     for _ in 0..MAX_MEDIA_ROUNDS {
-        let chunk = retrying(|| sdk.media_chunk(&index, fileid)).map_err(|e| e.to_string())?;
+        // Media chunks also fail with 10002 now and then (reported by WxJava users): retried too.
+        let transient = |e: &SdkError| e.is_transient() || matches!(e, SdkError::Code { code: 10002, .. });
+        let chunk = retrying_when(transient, || sdk.media_chunk(&index, fileid)).map_err(|e| e.to_string())?;
         data.extend_from_slice(&chunk.data);
         if data.len() as u64 > max_bytes {
             return Err(format!("media larger than {max_bytes} bytes"));
