@@ -6,13 +6,10 @@
 
 use crate::config::AlertSinkConfig;
 use crate::store::NewAlert;
-use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Alerts waiting to be sent; more are dropped (and counted in the log).
 const QUEUE: usize = 1000;
-const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 #[derive(Clone)]
 pub struct AlertSink(Option<mpsc::Sender<NewAlert>>);
@@ -30,22 +27,6 @@ impl AlertSink {
             }
         }
     }
-}
-
-fn client() -> anyhow::Result<reqwest::Client> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    if let Ok(pem) = std::fs::read(SYSTEM_ROOTS) {
-        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem).flatten() {
-            let _ = roots.add(cert);
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(reqwest::Client::builder().use_preconfigured_tls(tls).timeout(Duration::from_secs(10)).build()?)
 }
 
 /// The robot's text message: what, how severe, the detail and the evidence.
@@ -67,7 +48,7 @@ pub fn spawn(config: &AlertSinkConfig) -> anyhow::Result<AlertSink> {
     }
     let url = config.wecom_webhook.clone();
     let min = config.min_severity;
-    let http = client()?;
+    let http = crate::outbound::client()?;
     let (tx, mut rx) = mpsc::channel::<NewAlert>(QUEUE);
     tokio::spawn(async move {
         while let Some(a) = rx.recv().await {

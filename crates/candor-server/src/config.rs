@@ -79,6 +79,10 @@ pub struct WecomConfig {
     pub media: bool,
     /// Largest media file downloaded (bytes).
     pub max_media_bytes: u64,
+    /// Base URL of the qyapi HTTP APIs (consent checks).
+    pub api_base: String,
+    /// How often contacts' archiving consent is asked of qyapi (0: never).
+    pub consent_sync_secs: u64,
 }
 
 impl Default for WecomConfig {
@@ -95,6 +99,8 @@ impl Default for WecomConfig {
             timeout_secs: 10,
             media: true,
             max_media_bytes: 100 << 20,
+            api_base: "https://qyapi.weixin.qq.com".into(),
+            consent_sync_secs: 3600,
         }
     }
 }

@@ -13,12 +13,14 @@ pub mod company_time;
 pub mod config;
 pub mod enrollment;
 pub mod ingest;
+pub mod outbound;
 pub mod policy;
 pub mod presence;
 pub mod retention;
 pub mod roles;
 pub mod store;
 pub mod tls;
+pub mod wecom_api;
 
 use anyhow::Context;
 use config::ServerConfig;
@@ -133,6 +135,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     let blobs = store::blob::FolderBlobStore::new(config.data_dir.join("blobs")).context("opening the blob folder")?;
     chat_archive::spawn(&config.chat.wecom, state.store.clone(), state.chat.clone(), blobs)
         .context("starting the chat archive connector")?;
+    wecom_api::spawn(&config.chat.wecom, state.store.clone()).context("starting the WeCom consent sync")?;
     let addr: SocketAddr =
         config.listen.parse().with_context(|| format!("listen address {:?} is not host:port", config.listen))?;
     let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;

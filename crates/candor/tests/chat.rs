@@ -214,13 +214,16 @@ fn url_escape(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
-/// A stand-in for the WeCom group robot: a plain HTTP listener that keeps each POST body.
-async fn robot() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+/// What a fake HTTP service saw: (request line, body).
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// A plain HTTP stand-in for a WeCom service: `answer(request line, body)` gives the JSON reply.
+async fn http_fake(answer: fn(&str, &str) -> String) -> (u16, Seen) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let keep = got.clone();
+    let seen: Seen = Default::default();
+    let keep = seen.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut sock, _)) = listener.accept().await else { return };
@@ -247,18 +250,58 @@ async fn robot() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
                     if buf.len() < head_end + 4 + len {
                         continue;
                     }
-                    keep.lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&buf[head_end + 4..head_end + 4 + len]).to_string());
+                    let line = text.lines().next().unwrap_or("").to_string();
+                    let body = String::from_utf8_lossy(&buf[head_end + 4..head_end + 4 + len]).to_string();
+                    let reply = answer(&line, &body);
+                    keep.lock().unwrap().push((line, body));
                     buf.drain(..head_end + 4 + len);
-                    let _ = sock
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 27\r\n\r\n{\"errcode\":0,\"errmsg\":\"ok\"}")
-                        .await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                        reply.len()
+                    );
+                    let _ = sock.write_all((head + &reply).as_bytes()).await;
                 }
             });
         }
     });
-    (port, got)
+    (port, seen)
+}
+
+/// The WeCom group robot.
+async fn robot() -> (u16, Seen) {
+    http_fake(|_, _| r#"{"errcode":0,"errmsg":"ok"}"#.to_string()).await
+}
+
+/// qyapi: a token for the archive secret, and archiving consent per pair and per room.
+fn qyapi(line: &str, body: &str) -> String {
+    let now = candor_proto::now_ms() / 1000;
+    if line.starts_with("GET /cgi-bin/gettoken?") {
+        return if line.contains("corpid=ww-test") && line.contains("corpsecret=archive-secret") {
+            json!({"errcode": 0, "errmsg": "ok", "access_token": "TOKEN", "expires_in": 7200}).to_string()
+        } else {
+            json!({"errcode": 40001, "errmsg": "invalid credential"}).to_string()
+        };
+    }
+    if !line.contains("access_token=TOKEN") {
+        return json!({"errcode": 40014, "errmsg": "invalid access_token"}).to_string();
+    }
+    let req: Value = serde_json::from_str(body).unwrap_or_default();
+    let status = |c: &str| if c == "woLater03" { "Disagree" } else { "Agree" };
+    let info: Vec<Value> = if line.contains("/msgaudit/check_single_agree") {
+        let pairs = req["info"].as_array().cloned().unwrap_or_default();
+        pairs
+            .iter()
+            .map(|p| {
+                let c = p["exteranalopenid"].as_str().unwrap_or("");
+                json!({"userid": p["userid"], "exteranalopenid": c, "agree_status": status(c), "status_change_time": now})
+            })
+            .collect()
+    } else if line.contains("/msgaudit/check_room_agree") && req["roomid"] == "wrRoom1" {
+        vec![json!({"exteranalopenid": "wmAgree01", "agree_status": "Agree", "status_change_time": now})]
+    } else {
+        return json!({"errcode": 40058, "errmsg": "bad request"}).to_string();
+    };
+    json!({"errcode": 0, "errmsg": "ok", "agreeinfo": info}).to_string()
 }
 
 #[tokio::test]
@@ -473,7 +516,7 @@ async fn chat_import_search_consent_dlp_and_console() {
         robot_got.lock().unwrap().len() == expected + 1
     })
     .await;
-    let posts = robot_got.lock().unwrap().clone();
+    let posts: Vec<String> = robot_got.lock().unwrap().iter().map(|(_, body)| body.clone()).collect();
     let post: Value = serde_json::from_str(posts.last().unwrap()).unwrap();
     assert_eq!(post["msgtype"], "text");
     let content = post["text"]["content"].as_str().unwrap();
@@ -634,8 +677,10 @@ async fn chat_archive_through_the_sdk() {
     assert!(ok && out.contains("all 17 symbols bound") && out.contains("errcode 0, 1 message(s)"), "{out}");
     let (ok, out) = check(&["/lib/x86_64-linux-gnu/libz.so.1"]);
     assert!(!ok && out.contains("symbol NewSdk missing"), "{out}");
+    let (api_port, api_seen) = http_fake(qyapi).await;
     let config = format!(
         "[chat.wecom]\nsdk_path = \"{}\"\ncorpid = \"ww-test\"\nsecret = \"archive-secret\"\npoll_secs = 1\nbatch = 500\n\
+         api_base = \"http://127.0.0.1:{api_port}\"\nconsent_sync_secs = 2\n\
          [chat.wecom.private_keys]\n1 = \"{}\"\n2 = \"{}\"\n",
         so.display(),
         tmp.path().join("key1.pem").display(),
@@ -672,7 +717,9 @@ async fn chat_archive_through_the_sdk() {
     assert_eq!(errors.len(), 3, "nothing else failed (no pull error: the network errors were retried): {text}");
     let unretried: i64 = server
         .db()
-        .query_row("SELECT count(*) FROM chat_errors WHERE error LIKE '%10001%' OR error LIKE '%10002%'", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM chat_errors WHERE error LIKE '%10001%' OR error LIKE '%10002%'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(unretried, 0, "scripted 10001/10002 on media were retried chunk-wise");
 
@@ -692,7 +739,17 @@ async fn chat_archive_through_the_sdk() {
             team.sys.post("/api/v1/employees", json!({"name": name, "username": user})).await["id"].as_u64().unwrap();
         team.consent(id, "chat", true).await;
     }
-    let hidden: BTreeSet<&str> = ["lisi", "wmNever02", "woLater03"].into();
+    // qyapi says wmNever02 agreed after all (and woLater03 did not): the sync records it.
+    let api_rows = |server: &Server| -> i64 {
+        let sql =
+            "SELECT count(*) FROM chat_contact_consent WHERE source = 'api' AND contact = 'wmNever02' AND agree = 1";
+        server.db().query_row(sql, [], |r| r.get(0)).unwrap()
+    };
+    wait_until(std::time::Duration::from_secs(20), "consent synced from qyapi", async || api_rows(&server) > 0).await;
+    let seen = api_seen.lock().unwrap().clone();
+    assert!(seen.iter().any(|(l, b)| l.contains("check_single_agree") && b.contains("exteranalopenid")), "{seen:?}");
+    assert!(seen.iter().any(|(l, b)| l.contains("check_room_agree") && b.contains("wrRoom1")), "{seen:?}");
+    let hidden: BTreeSet<&str> = ["lisi", "woLater03"].into();
     let truth = gens
         .iter()
         .filter(|g| !g.people.iter().any(|p| hidden.contains(p.as_str())) && g.text.contains("价单"))

@@ -583,6 +583,10 @@ pub trait ChatStore {
     /// `before` messages before and `after` after message `id` in its conversation.
     fn chat_conversation(&self, id: u64, before: u32, after: u32) -> Result<Vec<ChatRow>>;
     fn chat_people(&self) -> Result<Vec<ChatPerson>>;
+    /// (employee, external contact) of every one-to-one conversation seen.
+    fn chat_pairs(&self) -> Result<Vec<(String, String)>>;
+    /// Group chats with an external contact in them.
+    fn chat_rooms(&self) -> Result<Vec<String>>;
     fn contact_consents(&self) -> Result<Vec<ContactConsent>>;
     fn record_contact_consent(&self, contact: &str, agree: bool, ts_ms: i64, source: &str) -> Result<()>;
     fn add_chat_errors(&self, source: &str, errors: &[(String, String, Option<String>)], now: i64) -> Result<()>;

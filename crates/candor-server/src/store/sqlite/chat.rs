@@ -151,6 +151,35 @@ impl ChatStore for SqliteStore {
         })
     }
 
+    fn chat_pairs(&self) -> Result<Vec<(String, String)>> {
+        self.read(|c| {
+            // `conv` of a one-to-one chat is "pair:<a>\u{1f}<b>" (see `conversation`).
+            let mut st = c.prepare_cached("SELECT DISTINCT conv FROM chat_messages WHERE roomid = ''")?;
+            let convs: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            Ok(convs
+                .iter()
+                .filter_map(|conv| conv.strip_prefix("pair:")?.split_once('\u{1f}'))
+                .filter_map(|(a, b)| match (is_external(a), is_external(b)) {
+                    (false, true) => Some((a.to_string(), b.to_string())),
+                    (true, false) => Some((b.to_string(), a.to_string())),
+                    _ => None,
+                })
+                .collect())
+        })
+    }
+
+    fn chat_rooms(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT DISTINCT roomid FROM chat_messages AS m WHERE roomid != ''
+                   AND (sender LIKE 'wo%' OR sender LIKE 'wm%' OR EXISTS (SELECT 1 FROM json_each(m.receivers)
+                        WHERE value LIKE 'wo%' OR value LIKE 'wm%'))",
+            )?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     fn contact_consents(&self) -> Result<Vec<ContactConsent>> {
         self.read(|c| {
             // The latest record per contact (by time, then by arrival).
