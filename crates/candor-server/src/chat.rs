@@ -5,7 +5,7 @@
 //! not agreed to archiving, or any employee in it has not consented to chat
 //! collection.
 
-use crate::store::{NewAlert, Severity, Store, StoreError};
+use crate::store::{NewAlert, Store, StoreError};
 use candor_chat::index::{ChatIndex, Entry, Hits, SearchQuery};
 use candor_chat::message::ChatMessage;
 use candor_dlp::{RuleSet, RuleSpec};
@@ -184,16 +184,11 @@ impl Chat {
             names.dedup();
             let evidence: Vec<String> =
                 scan.findings.iter().take(MAX_EVIDENCE).map(|f| candor_dlp::evidence(&m.text, f)).collect();
-            let severity = match top {
-                candor_dlp::Severity::Info => Severity::Info,
-                candor_dlp::Severity::Warning => Severity::Warning,
-                candor_dlp::Severity::Critical => Severity::Critical,
-            };
             let alert = NewAlert {
                 ts_ms: m.ts_ms,
                 agent_id: 0,
                 kind: "dlp_chat",
-                severity,
+                severity: top,
                 detail: format!("{} in a chat message from {}", names.join(", "), m.from),
                 data: serde_json::json!({
                     "message_id": id, "msgid": m.msgid, "from": m.from, "roomid": m.roomid,

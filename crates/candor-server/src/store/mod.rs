@@ -45,23 +45,9 @@ pub struct IngestItem {
     pub apps: Vec<crate::ingest::rollup::AppUpsert>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
+/// Alert severity: the same scale as content rules', so a DLP rule's
+/// severity is its alert's.
+pub use candor_dlp::Severity;
 
 #[derive(Debug, Clone)]
 pub struct NewAlert {
