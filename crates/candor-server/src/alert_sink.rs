@@ -1,11 +1,14 @@
 //! Sends alerts outside the console: to a WeCom group robot (群机器人
-//! webhook, `alerts.wecom_webhook`). Raisers hand alerts to a channel and
-//! never wait for the network; a task posts them, at most one at a time,
-//! and a failed post is logged, not retried forever (the console keeps the
-//! alert either way).
+//! webhook, `alerts.wecom_webhook`) and by e-mail (`alerts.smtp_url`).
+//! Raisers hand alerts to a channel and never wait for the network; a task
+//! sends them one at a time, and a failed send is logged, not retried
+//! forever (the console keeps the alert either way).
 
 use crate::config::AlertSinkConfig;
 use crate::store::NewAlert;
+use anyhow::Context;
+use lettre::message::{header::ContentType, Mailbox};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::mpsc;
 
 /// Alerts waiting to be sent; more are dropped (and counted in the log).
@@ -19,7 +22,7 @@ impl AlertSink {
         AlertSink(None)
     }
 
-    /// Queues `a` if it is severe enough for the configured sinks.
+    /// Queues `a` for the configured sinks.
     pub fn send(&self, a: &NewAlert) {
         if let Some(tx) = &self.0 {
             if tx.try_send(a.clone()).is_err() {
@@ -29,8 +32,8 @@ impl AlertSink {
     }
 }
 
-/// The robot's text message: what, how severe, the detail and the evidence.
-pub fn robot_text(a: &NewAlert) -> serde_json::Value {
+/// The alert as text: what, how severe, the detail and the (masked) evidence.
+pub fn alert_text(a: &NewAlert) -> String {
     let mut text = format!("[Candor {}] {}: {}", a.severity.as_str(), a.kind, a.detail);
     if let Some(ev) = a.data.get("evidence").and_then(|e| e.as_array()) {
         for e in ev.iter().filter_map(|e| e.as_str()) {
@@ -38,12 +41,49 @@ pub fn robot_text(a: &NewAlert) -> serde_json::Value {
             text.push_str(e);
         }
     }
-    serde_json::json!({"msgtype": "text", "text": {"content": text}})
+    text
+}
+
+struct Mail {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+}
+
+impl Mail {
+    fn new(config: &AlertSinkConfig) -> anyhow::Result<Option<Mail>> {
+        if config.smtp_url.is_empty() {
+            return Ok(None);
+        }
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)
+            .context("alerts.smtp_url (smtp://, smtp://…?tls=required or smtps://)")?
+            .build();
+        let from = config.smtp_from.parse().with_context(|| format!("alerts.smtp_from {:?}", config.smtp_from))?;
+        let to = config
+            .smtp_to
+            .iter()
+            .map(|t| t.parse().with_context(|| format!("alerts.smtp_to {t:?}")))
+            .collect::<anyhow::Result<Vec<Mailbox>>>()?;
+        anyhow::ensure!(!to.is_empty(), "alerts.smtp_to names no recipient");
+        Ok(Some(Mail { transport, from, to }))
+    }
+
+    async fn send(&self, a: &NewAlert) -> anyhow::Result<()> {
+        let mut m = Message::builder().from(self.from.clone());
+        for to in &self.to {
+            m = m.to(to.clone());
+        }
+        let subject = format!("[Candor {}] {}", a.severity.as_str(), a.kind);
+        let message = m.subject(subject).header(ContentType::TEXT_PLAIN).body(alert_text(a))?;
+        self.transport.send(message).await?;
+        Ok(())
+    }
 }
 
 /// Starts the sender when a sink is configured.
 pub fn spawn(config: &AlertSinkConfig) -> anyhow::Result<AlertSink> {
-    if config.wecom_webhook.is_empty() {
+    let mail = Mail::new(config)?;
+    if config.wecom_webhook.is_empty() && mail.is_none() {
         return Ok(AlertSink::none());
     }
     let url = config.wecom_webhook.clone();
@@ -55,11 +95,18 @@ pub fn spawn(config: &AlertSinkConfig) -> anyhow::Result<AlertSink> {
             if a.severity < min {
                 continue;
             }
-            let sent = http.post(&url).json(&robot_text(&a)).send().await;
-            match sent {
-                Ok(r) if r.status().is_success() => {}
-                Ok(r) => tracing::warn!(status = %r.status(), "WeCom robot refused an alert"),
-                Err(e) => tracing::warn!(error = %e, "WeCom robot unreachable"),
+            if !url.is_empty() {
+                let body = serde_json::json!({"msgtype": "text", "text": {"content": alert_text(&a)}});
+                match http.post(&url).json(&body).send().await {
+                    Ok(r) if r.status().is_success() => {}
+                    Ok(r) => tracing::warn!(status = %r.status(), "WeCom robot refused an alert"),
+                    Err(e) => tracing::warn!(error = %e, "WeCom robot unreachable"),
+                }
+            }
+            if let Some(mail) = &mail {
+                if let Err(e) = mail.send(&a).await {
+                    tracing::warn!(error = %e, "alert e-mail not sent");
+                }
             }
         }
     });

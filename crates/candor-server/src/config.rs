@@ -31,13 +31,24 @@ pub struct ServerConfig {
 pub struct AlertSinkConfig {
     /// A WeCom group robot's webhook URL (`https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…`); empty: off.
     pub wecom_webhook: String,
-    /// Least severe alert sent there.
+    /// SMTP server for alert e-mails: `smtps://user:pass@host:465`,
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtp://host:25`; empty: off.
+    pub smtp_url: String,
+    pub smtp_from: String,
+    pub smtp_to: Vec<String>,
+    /// Least severe alert sent to the robot and by e-mail.
     pub min_severity: crate::store::Severity,
 }
 
 impl Default for AlertSinkConfig {
     fn default() -> Self {
-        AlertSinkConfig { wecom_webhook: String::new(), min_severity: crate::store::Severity::Warning }
+        AlertSinkConfig {
+            wecom_webhook: String::new(),
+            smtp_url: String::new(),
+            smtp_from: "Candor <candor@localhost>".into(),
+            smtp_to: Vec::new(),
+            min_severity: crate::store::Severity::Warning,
+        }
     }
 }
 
