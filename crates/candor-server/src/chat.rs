@@ -35,8 +35,21 @@ pub struct TakeIn {
     pub first_errors: Vec<String>,
 }
 
+/// Sender and receivers of a message.
+pub fn participants<'a>(from: &'a str, tolist: &'a [String]) -> impl Iterator<Item = &'a str> {
+    std::iter::once(from).chain(tolist.iter().map(String::as_str))
+}
+
+/// The rules in force: as an admin set them, else the defaults.
+pub fn stored_rules(store: &dyn Store) -> crate::store::Result<Vec<RuleSpec>> {
+    match store.dlp_rules()? {
+        Some(json) => serde_json::from_str(&json).map_err(|e| StoreError::Backend(format!("stored DLP rules: {e}"))),
+        None => Ok(default_rules()),
+    }
+}
+
 /// The rules used until an admin sets others: ID and bank card numbers.
-pub fn default_rules() -> Vec<RuleSpec> {
+fn default_rules() -> Vec<RuleSpec> {
     use candor_dlp::{Detector, RuleKind, Severity};
     vec![
         RuleSpec {
@@ -61,10 +74,7 @@ impl Chat {
     /// index does not (after a crash between the two commits).
     pub fn open(dir: &Path, store: &dyn Store, sink: crate::alert_sink::AlertSink) -> anyhow::Result<Chat> {
         let index = ChatIndex::open(dir)?;
-        let specs = match store.dlp_rules()? {
-            Some(json) => serde_json::from_str(&json).map_err(|e| anyhow::anyhow!("stored DLP rules: {e}"))?,
-            None => default_rules(),
-        };
+        let specs = stored_rules(store)?;
         let rules = RuleSet::compile(&specs).map_err(|e| anyhow::anyhow!("stored DLP rules: {e}"))?;
         let chat = Chat { index, rules: RwLock::new(Arc::new(rules)), sink };
         chat.catch_up(store)?;
@@ -79,7 +89,7 @@ impl Chat {
             let rows = store.chat_after(upto, REINDEX_BATCH)?;
             let Some(last) = rows.last().map(|r| r.id) else { break };
             for r in &rows {
-                let people = std::iter::once(r.from.as_str()).chain(r.tolist.iter().map(String::as_str)).collect();
+                let people = participants(&r.from, &r.tolist).collect();
                 self.index.add(&Entry {
                     id: r.id,
                     ts_ms: r.ts_ms,
@@ -153,7 +163,7 @@ impl Chat {
         }
         for &(k, id) in &out.insert.new_ids {
             let m = &msgs[k];
-            let people = std::iter::once(m.from.as_str()).chain(m.tolist.iter().map(String::as_str)).collect();
+            let people = participants(&m.from, &m.tolist).collect();
             self.index
                 .add(&Entry { id, ts_ms: m.ts_ms, text: &m.text, people, room: &m.roomid, kind: &m.msgtype })
                 .map_err(backend)?;
@@ -175,7 +185,7 @@ impl Chat {
         let mut raised = 0;
         for &(k, id) in new_ids {
             let m = &msgs[k];
-            if m.text.is_empty() || std::iter::once(&m.from).chain(&m.tolist).any(|p| hidden.contains(p)) {
+            if m.text.is_empty() || participants(&m.from, &m.tolist).any(|p| hidden.contains(p)) {
                 continue;
             }
             let scan = rules.scan(&m.text);

@@ -138,7 +138,7 @@ pub fn download(sdk: &Sdk, fileid: &str, md5sum: Option<&str>, max_bytes: u64) -
         }
         if chunk.finished {
             if let Some(want) = md5sum.filter(|m| !m.is_empty()) {
-                let got = hex_lower(&Md5::digest(&data));
+                let got = hex::encode(Md5::digest(&data));
                 if !got.eq_ignore_ascii_case(want) {
                     return Err(format!("media MD5 {got} differs from the message's {want}"));
                 }
@@ -151,8 +151,4 @@ pub fn download(sdk: &Sdk, fileid: &str, md5sum: Option<&str>, max_bytes: u64) -
         index = chunk.next_index;
     }
     Err(format!("media download did not finish in {MAX_MEDIA_ROUNDS} rounds"))
-}
-
-fn hex_lower(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -5,7 +5,7 @@
 use super::{audit, visible_employee};
 use crate::api::auth::AdminSession;
 use crate::api::{ApiError, AppState, JsonBody, State};
-use crate::chat::{hidden_people, Chat, TakeIn};
+use crate::chat::{hidden_people, participants, Chat, TakeIn};
 use crate::roles::Perm;
 use crate::store::{ChatError, ChatRow, ContactConsent, Store};
 use axum::body::Bytes;
@@ -164,7 +164,7 @@ pub async fn conversation(
     let rows = chat_op(&state, move |store, _| {
         let hidden: HashSet<String> = hidden_people(store)?.into_iter().collect();
         let rows = store.chat_conversation(id, before, after)?;
-        let visible = |r: &ChatRow| !std::iter::once(&r.from).chain(&r.tolist).any(|p| hidden.contains(p));
+        let visible = |r: &ChatRow| !participants(&r.from, &r.tolist).any(|p| hidden.contains(p));
         if !rows.iter().any(|r| r.id == id && visible(r)) {
             return Err(crate::store::StoreError::NotFound(format!("chat message {id}")));
         }
@@ -195,12 +195,7 @@ pub async fn errors(state: State, session: AdminSession) -> Result<Json<Vec<Chat
 
 pub async fn get_rules(state: State, session: AdminSession) -> Result<Json<Vec<RuleSpec>>, ApiError> {
     session.require(Perm::ViewPolicies)?;
-    let stored = state.db(|s| s.dlp_rules()).await?;
-    let rules = match stored {
-        Some(json) => serde_json::from_str(&json).map_err(|e| ApiError::internal(format!("stored DLP rules: {e}")))?,
-        None => crate::chat::default_rules(),
-    };
-    Ok(Json(rules))
+    Ok(Json(state.db(crate::chat::stored_rules).await?))
 }
 
 pub async fn put_rules(

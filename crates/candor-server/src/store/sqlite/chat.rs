@@ -171,9 +171,10 @@ impl ChatStore for SqliteStore {
     fn chat_rooms(&self) -> Result<Vec<String>> {
         self.read(|c| {
             let mut st = c.prepare_cached(
+                // `chat_people.external` was set by `is_external` when the message arrived.
                 "SELECT DISTINCT roomid FROM chat_messages AS m WHERE roomid != ''
-                   AND (sender LIKE 'wo%' OR sender LIKE 'wm%' OR EXISTS (SELECT 1 FROM json_each(m.receivers)
-                        WHERE value LIKE 'wo%' OR value LIKE 'wm%'))",
+                   AND EXISTS (SELECT 1 FROM chat_people AS p WHERE p.external = 1
+                     AND (p.id = m.sender OR p.id IN (SELECT value FROM json_each(m.receivers))))",
             )?;
             let rows = st.query_map([], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
