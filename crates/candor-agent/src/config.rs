@@ -13,6 +13,51 @@ pub struct AgentConfig {
     pub x11: X11Config,
     pub process: ProcessConfig,
     pub software: SoftwareConfig,
+    pub web: WebConfig,
+}
+
+/// The endpoint's web filter (runs while the policy's `web.filter` is on).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Where the local resolver listens (UDP and TCP).
+    pub listen: std::net::SocketAddrV4,
+    /// Resolvers to forward to, e.g. `["10.0.0.1:53"]`. Empty: the
+    /// nameservers of `/etc/resolv.conf` at filter start (except this one).
+    pub upstreams: Vec<std::net::SocketAddr>,
+    /// Install the nftables redirect so every application's DNS reaches the
+    /// filter. Off only for a resolver you point clients at yourself.
+    pub redirect: bool,
+    /// Firewall mark of the filter's own traffic (exempt from the redirect).
+    pub mark: u32,
+    /// Where the block page is served (HTTP, port 80); blocked A queries get
+    /// this address when the policy's `block_answer` is `block_page`.
+    pub block_page: std::net::Ipv4Addr,
+    /// Port on 127.0.0.1 and ::1 of the SNI/Host filter (0: no SNI/Host filter).
+    pub web_port: u16,
+    pub cache_entries: usize,
+    /// Longest time an answer is cached, whatever its TTL.
+    pub cache_max_ttl_secs: u32,
+    pub upstream_timeout_ms: u64,
+    /// How long visits to the same domain are folded into one record.
+    pub visit_flush_secs: u64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(127, 0, 0, 153), 53),
+            upstreams: Vec::new(),
+            redirect: true,
+            mark: 0x4344_4e53,
+            block_page: std::net::Ipv4Addr::new(127, 0, 0, 154),
+            web_port: 15380,
+            cache_entries: 10_000,
+            cache_max_ttl_secs: 3600,
+            upstream_timeout_ms: 2000,
+            visit_flush_secs: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +185,7 @@ impl Default for AgentConfig {
             x11: X11Config::default(),
             process: ProcessConfig::default(),
             software: SoftwareConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }

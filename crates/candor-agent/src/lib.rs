@@ -21,6 +21,7 @@ pub mod spool;
 pub mod status;
 pub mod stop;
 pub mod uplink;
+pub mod web;
 
 use anyhow::{bail, Context};
 use candor_proto::{now_ms, Category, Payload};
@@ -83,6 +84,7 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
     )?);
     let client = net::pinned_client(&creds.ca_fingerprint)?;
     let stop = Stop::new(state_dir.clone());
+    let (web_client, web_creds) = (client.clone(), creds.clone());
     let (policy_tx, policy_rx) = watch::channel(Arc::new(policy_sync::load_saved(&state_dir)));
     let (rec_tx, rec_rx) = mpsc::channel(10_000);
     let appended = Arc::new(Notify::new());
@@ -151,6 +153,15 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
         notices.clone(),
         stop.clone(),
     ));
+    sources.spawn(web::supervise(web::Web {
+        recorder: recorder.clone(),
+        policy: policy_rx.clone(),
+        config: config.web.clone(),
+        client: web_client,
+        creds: web_creds,
+        notices: notices.clone(),
+        stop: stop.clone(),
+    }));
     if let Some(o) = opts.synthetic {
         tracing::warn!(rate = o.rate, total = o.total, category = %o.category, "synthetic test source enabled");
         let (r, s, st) = (recorder.clone(), spool.clone(), stop.clone());

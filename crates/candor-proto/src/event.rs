@@ -271,6 +271,33 @@ pub enum Payload {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         version: Option<String>,
     },
+    /// Visits to one domain, folded: lookups through the agent's resolver,
+    /// connections seen by SNI/Host, or pages reported by the browser
+    /// extension. A blocked attempt is an enforcement record (system), a
+    /// visit is web data (consent-gated).
+    WebVisit {
+        domain: String,
+        /// `dns`, `sni`, `http` or `browser`.
+        source: String,
+        #[serde(default)]
+        blocked: bool,
+        /// The list (or `policy`) whose rule decided a block.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+        /// Occurrences folded into this record.
+        count: u64,
+        /// Full URL, only when the policy asks for more than domains.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        /// Page title (browser extension, full-URL policy only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        /// Bytes sent and received (connections through the SNI/Host filter).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bytes_out: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bytes_in: Option<u64>,
+    },
 }
 
 impl Payload {
@@ -282,11 +309,13 @@ impl Payload {
             // Enforcement records are the company's rule acting (the employee is
             // told at that moment), not observed behaviour: never consent-gated.
             Payload::SpoolDropped { .. }
+            | Payload::WebVisit { blocked: true, .. }
             | Payload::AgentStarted { .. }
             | Payload::SoftwareControl { .. }
             | Payload::PackageChange { .. } => Some(Category::System),
             Payload::Activity { .. } | Payload::AppInfo { .. } => Some(Category::Activity),
             Payload::ProcessStart { .. } | Payload::ProcessExit { .. } => Some(Category::Process),
+            Payload::WebVisit { .. } => Some(Category::Web),
         }
     }
 

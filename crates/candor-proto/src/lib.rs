@@ -11,6 +11,7 @@ pub mod event;
 pub mod policy;
 pub mod software;
 pub mod token;
+pub mod web;
 
 pub use event::{Category, Event, Payload};
 

@@ -55,6 +55,7 @@ pub struct PolicyDoc {
     /// Collect only inside this weekly window (endpoint local time), e.g.
     /// work hours; nothing personal is recorded outside it. `None`: always.
     pub collect_hours: Option<crate::software::Schedule>,
+    pub web: crate::web::WebOptions,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +111,9 @@ pub struct EffectivePolicy {
     /// The endpoint is a personal device: only `system` is allowed.
     #[serde(default)]
     pub personal: bool,
+    /// The uploaded lists the web filter needs (those of blocked categories).
+    #[serde(default)]
+    pub web_lists: Vec<crate::web::WebListRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,13 +129,29 @@ impl EffectivePolicy {
     pub fn compose(policy: Option<PolicyRef>, doc: PolicyDoc, employees: Vec<u64>, consented: CategorySet) -> Self {
         let mut allowed = CategorySet(doc.collect.enabled().0 & consented.0);
         allowed.insert(Category::System);
-        EffectivePolicy { etag: String::new(), policy, doc, employees, consented, allowed, personal: false }.sealed()
+        EffectivePolicy {
+            etag: String::new(),
+            policy,
+            doc,
+            employees,
+            consented,
+            allowed,
+            personal: false,
+            web_lists: Vec::new(),
+        }
+        .sealed()
     }
 
     /// Personal-device mode: whatever the policy and consent, nothing but system events.
     pub fn personal_device(mut self) -> Self {
         self.personal = true;
         self.allowed = [Category::System].into_iter().collect();
+        self.sealed()
+    }
+
+    /// Name the lists the web filter must fetch.
+    pub fn with_web_lists(mut self, lists: Vec<crate::web::WebListRef>) -> Self {
+        self.web_lists = lists;
         self.sealed()
     }
 

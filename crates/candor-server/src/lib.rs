@@ -20,6 +20,7 @@ pub mod retention;
 pub mod roles;
 pub mod store;
 pub mod tls;
+pub mod web;
 pub mod wecom_api;
 
 use anyhow::Context;
@@ -117,6 +118,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         .await
         .context("opening the chat search index")??;
     let chat = Arc::new(chat);
+    let web = Arc::new(web::WebLists::new(
+        store::blob::FolderBlobStore::new(config.data_dir.join("blobs")).context("opening the blob folder")?,
+    ));
+    let (web2, store2) = (web.clone(), store.clone());
+    tokio::task::spawn_blocking(move || web2.reload(store2.as_ref())).await?.context("loading the web lists")?;
     let state = Arc::new(api::AppState {
         store,
         config: config.clone(),
@@ -129,7 +135,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         allowed: Default::default(),
         login_limiter: Default::default(),
         chat,
+        web,
     });
+    web::spawn_fetcher(state.clone());
     presence::spawn(state.clone());
     retention::spawn(state.clone());
     let blobs = store::blob::FolderBlobStore::new(config.data_dir.join("blobs")).context("opening the blob folder")?;

@@ -5,6 +5,7 @@
 use crate::store::{PolicyInputs, Result, Store};
 use candor_proto::event::CategorySet;
 use candor_proto::policy::{EffectivePolicy, PolicyDoc, PolicyRef};
+use candor_proto::web::WebListRef;
 use candor_proto::Category;
 
 /// Pure: inputs to effective policy. A category counts as consented only when
@@ -37,7 +38,19 @@ pub fn resolve(inputs: PolicyInputs) -> EffectivePolicy {
 }
 
 pub fn effective_for(store: &dyn Store, agent_id: u64) -> Result<EffectivePolicy> {
-    Ok(resolve(store.policy_inputs(agent_id)?))
+    let p = resolve(store.policy_inputs(agent_id)?);
+    let web = &p.doc.web;
+    if !web.filter || web.block_categories.is_empty() {
+        return Ok(p);
+    }
+    // Only the lists of categories the policy blocks (at some hour) travel to the agent.
+    let lists = store
+        .web_lists()?
+        .into_iter()
+        .filter(|l| web.block_categories.iter().any(|c| c.category == l.category))
+        .map(|l| WebListRef { id: l.id, name: l.name, category: l.category, sha256: l.sha256, bytes: l.bytes })
+        .collect();
+    Ok(p.with_web_lists(lists))
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub async fn purge_now(state: &Arc<AppState>) -> Result<Vec<PurgeRecord>, ApiErr
         }
         let cutoff = now - days as i64 * 86_400_000;
         // Rollup days wholly before the cutoff day go; the cutoff day stays.
-        let day = (c == Category::Activity).then(|| date_at(tz, cutoff).to_string());
+        let day = matches!(c, Category::Activity | Category::Web).then(|| date_at(tz, cutoff).to_string());
         let r = state.db(move |s| s.purge(c, cutoff, day.as_deref(), now)).await?;
         if r.events + r.rollups > 0 {
             tracing::info!(category = %c, events = r.events, rollups = r.rollups, held_endpoints = r.held_endpoints, "purged");

@@ -5,6 +5,7 @@ pub mod catalogue;
 pub mod ctext;
 pub mod fanotify;
 pub mod logind;
+pub mod nft;
 pub mod proc_connector;
 pub mod procinfo;
 pub mod sessions;

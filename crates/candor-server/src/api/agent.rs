@@ -127,6 +127,7 @@ pub async fn ingest(
         floor: decoded.floor,
         rollups,
         apps,
+        web: crate::ingest::web_rollup::deltas(tz, &events),
         alerts: crate::ingest::alerts::raised_by(agent_id, &events, &refused),
         refused: refused.iter().map(|e| e.seq).collect(),
         events,
@@ -180,4 +181,24 @@ pub async fn policy(
             _ => return Ok(StatusCode::NOT_MODIFIED.into_response()),
         }
     }
+}
+
+/// The text of a domain list the agent's policy names, by SHA-256.
+pub async fn web_list(
+    state: State,
+    AgentAuth(agent_id): AgentAuth,
+    axum::extract::Path(sha256): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let eff: EffectivePolicy = state.db(move |s| crate::policy::effective_for(s, agent_id)).await?;
+    // Only lists this agent's policy names: nothing else is readable this way.
+    if !eff.web_lists.iter().any(|l| l.sha256 == sha256) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such list in this agent's policy"));
+    }
+    let web = state.web.clone();
+    let text = tokio::task::spawn_blocking(move || crate::store::blob::BlobStore::get(&web.blobs, &sha256))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "list text missing"))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }

@@ -11,7 +11,7 @@ use crate::ingest::IngestWriter;
 use crate::store::{AgentCredential, Store, StoreError};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use candor_proto::event::CategorySet;
 use std::collections::HashMap;
@@ -32,6 +32,7 @@ pub struct AppState {
     pub(crate) allowed: Mutex<HashMap<u64, (u64, CategorySet)>>,
     pub(crate) login_limiter: auth::LoginLimiter,
     pub chat: Arc<crate::chat::Chat>,
+    pub web: Arc<crate::web::WebLists>,
 }
 
 pub type State = axum::extract::State<Arc<AppState>>;
@@ -138,7 +139,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    use admin::{activity, admins, agents, alerts, chat, dashboard, events, org, policies, reports, retention};
+    use admin::{activity, admins, agents, alerts, chat, dashboard, events, org, policies, reports, retention, web};
     let body_limit = state.config.ingest.max_batch_bytes;
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", assets::INDEX) }))
@@ -153,6 +154,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/ingest", post(agent::ingest))
         .route("/api/v1/agent/heartbeat", post(agent::heartbeat))
         .route("/api/v1/agent/policy", get(agent::policy))
+        .route("/api/v1/agent/web-lists/{sha256}", get(agent::web_list))
         // Admins.
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
@@ -208,6 +210,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/chat/contacts", get(chat::contacts))
         .route("/api/v1/chat/errors", get(chat::errors))
         .route("/api/v1/dlp/rules", get(chat::get_rules).put(chat::put_rules))
+        .route("/api/v1/web/stats", get(web::stats))
+        .route(
+            "/api/v1/web/lists",
+            get(web::list_lists)
+                .post(web::put_list)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::web::MAX_LIST_BYTES * 2)),
+        )
+        .route("/api/v1/web/lists/{id}", delete(web::delete_list))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)

@@ -8,6 +8,7 @@
 pub mod ack;
 pub mod alerts;
 pub mod rollup;
+pub mod web_rollup;
 
 use crate::store::{IngestItem, IngestOutcome, Store};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -43,6 +43,8 @@ pub struct IngestItem {
     pub rollups: Vec<crate::ingest::rollup::RollupDelta>,
     /// Application catalogue entries the agent sent.
     pub apps: Vec<crate::ingest::rollup::AppUpsert>,
+    /// Web visit rollup deltas, applied for newly stored events only.
+    pub web: Vec<crate::ingest::web_rollup::WebDelta>,
 }
 
 /// Alert severity: the same scale as content rules', so a DLP rule's
@@ -435,7 +437,52 @@ pub trait RetentionStore {
     fn purge_log(&self, limit: u32) -> Result<Vec<PurgeRecord>>;
 }
 
-pub trait Store: AdminStore + AlertStore + ActivityStore + RetentionStore + ChatStore + Send + Sync + 'static {
+/// One row of the per-day web rollup.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WebRow {
+    pub day: String,
+    pub agent_id: u64,
+    pub domain: String,
+    pub blocked: bool,
+    pub visits: i64,
+    pub bytes: i64,
+    pub dwell_ms: i64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+}
+
+/// An uploaded (or fetched) domain list.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WebList {
+    pub id: u64,
+    pub name: String,
+    pub category: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub rules: u64,
+    pub errors: u64,
+    pub source_url: Option<String>,
+    pub refresh_hours: Option<u32>,
+    pub fetched_ms: Option<i64>,
+    pub fetch_error: Option<String>,
+    pub updated_by: String,
+    pub updated_ms: i64,
+}
+
+/// Web rollups and domain lists.
+pub trait WebStore {
+    /// Rollup rows for company days `from..=to`, optionally for some agents only.
+    fn web_rows(&self, from: &str, to: &str, agents: Option<&[u64]>) -> Result<Vec<WebRow>>;
+    fn web_lists(&self) -> Result<Vec<WebList>>;
+    /// Create or replace (by name) a list; returns its id.
+    fn put_web_list(&self, l: &WebList) -> Result<u64>;
+    fn delete_web_list(&self, id: u64) -> Result<bool>;
+    fn set_web_list_fetch_error(&self, id: u64, error: &str, now_ms: i64) -> Result<()>;
+}
+
+pub trait Store:
+    AdminStore + AlertStore + ActivityStore + RetentionStore + ChatStore + WebStore + Send + Sync + 'static
+{
     // Ingest (called by the single ingest writer).
     fn ingest(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>>;
 

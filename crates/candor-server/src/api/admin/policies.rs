@@ -27,6 +27,19 @@ fn validate(doc: &PolicyDoc) -> Result<(), ApiError> {
     if let Some(w) = &doc.collect_hours {
         w.validate().map_err(|e| ApiError::bad_request(format!("collect_hours: {e}")))?;
     }
+    for (section, lines) in [("web.block", &doc.web.block), ("web.allow", &doc.web.allow)] {
+        for (i, line) in lines.iter().enumerate() {
+            let mut rules = 0;
+            candor_webrules::parse_line(line, &mut |_| rules += 1)
+                .and_then(|()| if rules == 0 { Err("no rule on this line".into()) } else { Ok(()) })
+                .map_err(|e| ApiError::bad_request(format!("{section}[{i}] {line:?}: {e}")))?;
+        }
+    }
+    for (i, c) in doc.web.block_categories.iter().enumerate() {
+        if let Some(s) = &c.schedule {
+            s.validate().map_err(|e| ApiError::bad_request(format!("web.block_categories[{i}]: {e}")))?;
+        }
+    }
     Ok(())
 }
 

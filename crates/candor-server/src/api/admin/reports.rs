@@ -91,11 +91,11 @@ pub async fn timeline(
 
 #[derive(Deserialize)]
 pub struct StatsParams {
-    from: String,
-    to: String,
-    department: Option<u64>,
-    employee: Option<u64>,
-    format: Option<String>,
+    pub from: String,
+    pub to: String,
+    pub department: Option<u64>,
+    pub employee: Option<u64>,
+    pub format: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -114,9 +114,27 @@ pub struct Stats {
     activity: ActivitySummary,
 }
 
-async fn compute_stats(state: &Arc<AppState>, session: &AdminSession, p: &StatsParams) -> Result<Stats, ApiError> {
-    session.require(Perm::ViewEvents)?;
-    let tz = parse_tz(&state.config.console.timezone).map_err(ApiError::internal)?;
+/// Whose data a statistics request covers.
+pub struct StatsScope {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Endpoints in scope (`None`: all).
+    pub agents: Option<Vec<u64>>,
+    /// Endpoints the admin may see at all (`None`: all).
+    pub visible: Option<Vec<u64>>,
+    pub employee: Option<Employee>,
+    pub all_agents: Vec<crate::store::Agent>,
+}
+
+/// Check the range and narrow to what the admin may see, the department's
+/// subtree and the employee's endpoints; looking at one employee is written
+/// to the access log as `action`.
+pub async fn stats_scope(
+    state: &Arc<AppState>,
+    session: &AdminSession,
+    p: &StatsParams,
+    action: &str,
+) -> Result<StatsScope, ApiError> {
     let (from, to) =
         (parse_date(&p.from).map_err(ApiError::bad_request)?, parse_date(&p.to).map_err(ApiError::bad_request)?);
     if to < from || (to - from).num_days() as u64 >= MAX_DAYS {
@@ -130,7 +148,7 @@ async fn compute_stats(state: &Arc<AppState>, session: &AdminSession, p: &StatsP
     let mut employee = None;
     if let Some(e) = p.employee {
         let found = visible_employee(state, session, e).await?;
-        audit(state, &session.0, "stats.employee", format!("employee:{e} {from}..{to}")).await?;
+        audit(state, &session.0, action, format!("employee:{e} {from}..{to}")).await?;
         let mine = agents_of(&all_agents, &found);
         agents = Some(mine.into_iter().filter(|a| agents.as_ref().is_none_or(|v| v.contains(a))).collect());
         employee = Some(found);
@@ -145,6 +163,14 @@ async fn compute_stats(state: &Arc<AppState>, session: &AdminSession, p: &StatsP
             all_agents.iter().filter(|a| a.department_id.is_some_and(|x| subtree.contains(&x))).map(|a| a.id).collect();
         agents = Some(ids.into_iter().filter(|a| agents.as_ref().is_none_or(|v| v.contains(a))).collect());
     }
+    Ok(StatsScope { from, to, agents, visible, employee, all_agents })
+}
+
+async fn compute_stats(state: &Arc<AppState>, session: &AdminSession, p: &StatsParams) -> Result<Stats, ApiError> {
+    session.require(Perm::ViewEvents)?;
+    let tz = parse_tz(&state.config.console.timezone).map_err(ApiError::internal)?;
+    let StatsScope { from, to, agents, visible, employee, .. } =
+        stats_scope(state, session, p, "stats.employee").await?;
     let mut days = Vec::new();
     let mut date = from;
     while date <= to {

@@ -63,6 +63,21 @@ struct RowSum {
 
 type RowKey<'a> = (&'a str, &'a str, &'a str, &'a str);
 
+/// Which of `seqs` are stored already for `agent`.
+fn stored_seqs(
+    existing: &mut Statement,
+    agent: i64,
+    seqs: impl Iterator<Item = u64> + Clone,
+) -> rusqlite::Result<HashSet<u64>> {
+    let (Some(lo), Some(hi)) = (seqs.clone().min(), seqs.max()) else {
+        return Ok(HashSet::new());
+    };
+    existing
+        .query_map(params![agent, lo as i64, hi as i64], |r| r.get::<_, i64>(0))?
+        .map(|s| s.map(|s| s as u64))
+        .collect()
+}
+
 /// The deltas of events not stored before, summed per rollup row.
 fn fresh_rollups<'a>(
     existing: &mut Statement,
@@ -70,13 +85,7 @@ fn fresh_rollups<'a>(
     deltas: &'a [RollupDelta],
 ) -> rusqlite::Result<BTreeMap<RowKey<'a>, RowSum>> {
     let mut out: BTreeMap<RowKey<'a>, RowSum> = BTreeMap::new();
-    let (Some(lo), Some(hi)) = (deltas.iter().map(|d| d.seq).min(), deltas.iter().map(|d| d.seq).max()) else {
-        return Ok(out);
-    };
-    let stored: HashSet<u64> = existing
-        .query_map(params![agent, lo as i64, hi as i64], |r| r.get::<_, i64>(0))?
-        .map(|s| s.map(|s| s as u64))
-        .collect::<rusqlite::Result<_>>()?;
+    let stored = stored_seqs(existing, agent, deltas.iter().map(|d| d.seq))?;
     for d in deltas.iter().filter(|d| !stored.contains(&d.seq)) {
         let r = out.entry((d.day.as_str(), d.user.as_str(), d.app.as_str(), d.state.as_str())).or_insert(RowSum {
             first_ms: d.first_ms,
@@ -112,6 +121,14 @@ pub(super) fn run(store: &SqliteStore, items: &[IngestItem]) -> Result<Vec<Inges
                    duration_ms = duration_ms + excluded.duration_ms, spans = spans + excluded.spans,
                    first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms)",
             )?;
+            let mut web = tx.prepare_cached(
+                "INSERT INTO web_daily (day, agent_id, domain, blocked, visits, bytes, dwell_ms, first_ms, last_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                 ON CONFLICT (day, agent_id, domain, blocked) DO UPDATE SET
+                   visits = visits + excluded.visits, bytes = bytes + excluded.bytes,
+                   dwell_ms = dwell_ms + excluded.dwell_ms,
+                   first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms)",
+            )?;
             let mut app = tx.prepare_cached(
                 "INSERT INTO applications (app, desktop_id, name, name_zh, categories, icon, first_seen_ms, updated_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
@@ -131,7 +148,11 @@ pub(super) fn run(store: &SqliteStore, items: &[IngestItem]) -> Result<Vec<Inges
                 // deltas are then summed per row, so a batch costs one upsert per
                 // (day, user, application, state) rather than one per span.
                 let fresh = fresh_rollups(&mut existing, agent, &item.rollups)?;
+                let web_stored = stored_seqs(&mut existing, agent, item.web.iter().map(|d| d.seq))?;
                 let stored = insert_events(&tx, &mut insert, agent, &item.events)?;
+                for d in item.web.iter().filter(|d| !web_stored.contains(&d.seq)) {
+                    web.execute(params![d.day, agent, d.domain, d.blocked, d.visits, d.bytes, d.dwell_ms, d.ts_ms])?;
+                }
                 for ((day, user, app, state), r) in &fresh {
                     seen_app.execute(params![app, r.first_ms])?;
                     rollup.execute(params![
@@ -216,6 +237,7 @@ mod tests {
         let item = || IngestItem {
             agent_id: agent,
             rollups: vec![],
+            web: vec![],
             apps: vec![],
             floor: 1,
             events: events.clone(),

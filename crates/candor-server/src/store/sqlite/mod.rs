@@ -13,6 +13,7 @@ mod chat;
 mod ingest;
 mod records;
 mod retention;
+mod web;
 
 use super::{Result, StoreError};
 use rusqlite::Connection;
@@ -30,6 +31,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("schema_v5.sql"),
     include_str!("schema_v6.sql"),
     include_str!("schema_v7.sql"),
+    include_str!("schema_v8.sql"),
 ];
 
 pub struct SqliteStore {

@@ -76,12 +76,16 @@ impl RetentionStore for SqliteStore {
             }
         }
         self.write(|c| {
-            let rollups = match cutoff_day {
-                Some(day) => c.execute(
-                    &format!("DELETE FROM activity_daily WHERE day < ?1 AND agent_id NOT IN ({HELD})"),
-                    [day],
-                )? as u64,
-                None => 0,
+            let table = match category {
+                Category::Activity => Some("activity_daily"),
+                Category::Web => Some("web_daily"),
+                _ => None,
+            };
+            let rollups = match (cutoff_day, table) {
+                (Some(day), Some(table)) => c
+                    .execute(&format!("DELETE FROM {table} WHERE day < ?1 AND agent_id NOT IN ({HELD})"), [day])?
+                    as u64,
+                _ => 0,
             };
             let held: i64 = c.query_row(&format!("SELECT count(*) FROM ({HELD})"), [], |r| r.get(0))?;
             // A run that found nothing to delete leaves no row (it would be most rows).

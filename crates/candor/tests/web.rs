@@ -1,0 +1,274 @@
+//! Web filtering end to end in a private network namespace, with real tools:
+//! dnsmasq is the upstream resolver, a local HTTP and HTTPS server stands in
+//! for web sites, and `dig` and `curl` are the applications. The agent's
+//! resolver and nftables redirect are the real ones: allowed names resolve,
+//! blocked names get NXDOMAIN (also when a client asks another resolver
+//! directly, over UDP or TCP), a category list blocks only its category,
+//! DNS-over-HTTPS names are refused, an HTTPS host is reset by SNI and a
+//! plain-HTTP host gets the block page; visits and blocked attempts reach the
+//! server's statistics; switching the filter off removes the redirect; and
+//! malformed DNS packets never stop the resolver.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::Duration;
+
+const UPSTREAM: &str = "10.9.0.1";
+const SITE: &str = "10.9.0.80";
+const OTHER: &str = "10.9.0.81";
+
+/// Move this thread (and every thread and process it starts) into a new
+/// network namespace with loopback up and the test addresses on it.
+fn private_network() {
+    // SAFETY: unshare only changes this thread's namespaces.
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "unshare(CLONE_NEWNET) needs root: {}", std::io::Error::last_os_error());
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().expect("ip (iproute2)");
+        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    ip(&["link", "set", "lo", "up"]);
+    for a in [UPSTREAM, SITE, OTHER] {
+        ip(&["addr", "add", &format!("{a}/32"), "dev", "lo"]);
+    }
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn dnsmasq(dir: &std::path::Path) -> Killed {
+    let conf = dir.join("dnsmasq.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "no-resolv\nno-hosts\nbind-interfaces\nlisten-address={UPSTREAM}\nuser=root\n\
+             address=/allowed.test/{SITE}\naddress=/blocked.test/{OTHER}\naddress=/games.test/{SITE}\n\
+             address=/sni-blocked.test/{SITE}\naddress=/dns.google/{OTHER}\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new("dnsmasq").args(["--keep-in-foreground", "-C"]).arg(&conf).spawn().expect("dnsmasq");
+    let k = Killed(child);
+    for _ in 0..50 {
+        if dig(&["@10.9.0.1", "+short", "allowed.test"]).0.trim() == SITE {
+            return k;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("dnsmasq did not answer");
+}
+
+/// `dig` with short timeouts: (stdout, exit ok).
+fn dig(args: &[&str]) -> (String, bool) {
+    let out = Command::new("dig").args(["+time=2", "+tries=1"]).args(args).output().expect("dig (bind9-dnsutils)");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.success())
+}
+
+fn status_of(args: &[&str]) -> String {
+    let (out, _) = dig(args);
+    out.lines()
+        .find_map(|l| l.split("status: ").nth(1))
+        .map(|s| s.split(',').next().unwrap_or_default().to_string())
+        .unwrap_or_else(|| format!("no answer: {out}"))
+}
+
+fn curl(args: &[&str]) -> (String, i32) {
+    let out = Command::new("curl").args(["-s", "--max-time", "5"]).args(args).output().expect("curl");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code().unwrap_or(-1))
+}
+
+fn respond(mut s: impl Read + Write, scheme: &str) {
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).unwrap_or(0);
+    let req = String::from_utf8_lossy(&buf[..n]).to_string();
+    let host = req.lines().find_map(|l| l.strip_prefix("Host: ")).unwrap_or("?").trim().to_string();
+    let body = format!("hello from {host} over {scheme}");
+    let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+}
+
+/// A web site on SITE:80 and SITE:443 (TLS for any of the test names).
+fn web_site() {
+    let http = TcpListener::bind((SITE, 80)).unwrap();
+    std::thread::spawn(move || {
+        for s in http.incoming().flatten() {
+            respond(s, "http");
+        }
+    });
+    let cert = rcgen::generate_simple_self_signed(vec!["allowed.test".into(), "sni-blocked.test".into()]).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into()),
+        )
+        .unwrap();
+    let config = Arc::new(config);
+    let https = TcpListener::bind((SITE, 443)).unwrap();
+    std::thread::spawn(move || {
+        for s in https.incoming().flatten() {
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else { continue };
+            respond(rustls::StreamOwned::new(conn, s), "https");
+        }
+    });
+}
+
+fn redirect_installed() -> bool {
+    Command::new("nft").args(["list", "table", "inet", "candor"]).output().is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn dns_and_sni_filtering_with_real_tools() {
+    private_network();
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(scenario());
+}
+
+async fn scenario() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _upstream = dnsmasq(tmp.path());
+    web_site();
+    let server = Server::start(tmp.path(), "").await;
+    let team = server.team().await;
+    let mut agent = Agent::enroll(
+        &server,
+        "desk",
+        &fast_agent_toml(&format!("[web]\nupstreams = [\"{UPSTREAM}:53\"]\nvisit_flush_secs = 1\n")),
+    );
+    agent.start(&[]);
+    let emp = team.setup_collection(agent.id, &["web"], true).await;
+
+    // A category list, uploaded with one bad line that is reported and skipped.
+    let saved = team
+        .sec
+        .post(
+            "/api/v1/web/lists",
+            json!({"name": "games list", "category": "games", "text": "# games\n||games.test^\nnot a domain!\n0.0.0.0 arcade.test\n"}),
+        )
+        .await;
+    assert_eq!((saved["rules"].as_u64(), saved["errors"].as_u64()), (Some(2), Some(1)), "{saved}");
+    assert_eq!(saved["first_errors"][0]["line"], 3);
+    let (status, bad) = team
+        .sec
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/web/lists",
+            Some(json!({"name": "x", "category": "games", "text": "only garbage!\n"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{bad}");
+
+    let policies = team.sec.get("/api/v1/policies").await;
+    let id = policies[0]["id"].as_u64().unwrap();
+    let (status, e) = team
+        .sec
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/policies/{id}"),
+            Some(json!({"doc": {"collect": {"web": true}, "web": {"filter": true, "block": ["bad rule here"]}}})),
+        )
+        .await;
+    assert_eq!(status, 400, "a bad web rule is refused: {e}");
+    team.sec
+        .put(
+            &format!("/api/v1/policies/{id}"),
+            json!({"doc": {"collect": {"web": true}, "web": {
+                "filter": true,
+                "block": ["||blocked.test^", "sni-blocked.test"],
+                "allow": ["ok.blocked.test"],
+                "block_categories": [{"category": "games"}]
+            }}}),
+        )
+        .await;
+    team.wait_applied(agent.id).await;
+    for _ in 0..100 {
+        if redirect_installed() && dig(&["@127.0.0.153", "+short", "allowed.test"]).0.trim() == SITE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(redirect_installed(), "the redirect is installed: {}", agent.log());
+    assert_eq!(dig(&["@127.0.0.153", "+short", "allowed.test"]).0.trim(), SITE, "{}", agent.log());
+
+    // DNS: allowed, blocked, allowed override, category, DoH; another resolver asked directly.
+    assert_eq!(dig(&["@127.0.0.153", "+short", "allowed.test"]).0.trim(), SITE);
+    assert_eq!(status_of(&["@127.0.0.153", "www.blocked.test"]), "NXDOMAIN");
+    assert_eq!(status_of(&["@127.0.0.153", "ok.blocked.test"]), "NOERROR", "allow overrides block");
+    assert_eq!(status_of(&["@127.0.0.153", "x.games.test"]), "NXDOMAIN", "category list");
+    assert_eq!(status_of(&["@127.0.0.153", "arcade.test"]), "NXDOMAIN", "hosts line in the list");
+    assert_eq!(status_of(&["@127.0.0.153", "dns.google"]), "NXDOMAIN", "DNS-over-HTTPS name");
+    assert_eq!(status_of(&[&format!("@{UPSTREAM}"), "www.blocked.test"]), "NXDOMAIN", "other resolver, UDP");
+    assert_eq!(status_of(&["+tcp", &format!("@{UPSTREAM}"), "www.blocked.test"]), "NXDOMAIN", "other resolver, TCP");
+    assert_eq!(dig(&[&format!("@{UPSTREAM}"), "+short", "allowed.test"]).0.trim(), SITE, "other resolver, allowed");
+    // A cached answer keeps the client's spelling of the name.
+    let mixed = dig(&["@127.0.0.153", "AlLoWeD.test"]).0;
+    assert!(mixed.contains("AlLoWeD.test."), "{mixed}");
+
+    // SNI and Host: reset for a blocked HTTPS host, block page for plain HTTP, allowed ones pass.
+    let (body, code) = curl(&["-k", "--resolve", &format!("allowed.test:443:{SITE}"), "https://allowed.test/"]);
+    assert_eq!((body.as_str(), code), ("hello from allowed.test over https", 0));
+    let (_, code) = curl(&["-k", "--resolve", &format!("sni-blocked.test:443:{SITE}"), "https://sni-blocked.test/"]);
+    assert_ne!(code, 0, "a blocked SNI must not connect");
+    let (body, code) = curl(&["--resolve", &format!("sni-blocked.test:80:{SITE}"), "http://sni-blocked.test/"]);
+    assert_eq!(code, 0);
+    assert!(body.contains("此网站已被公司策略拦截") && body.contains("sni-blocked.test"), "{body}");
+    let (body, _) = curl(&["--resolve", &format!("allowed.test:80:{SITE}"), "http://allowed.test/"]);
+    assert_eq!(body, "hello from allowed.test over http");
+
+    // Hostile packets: garbage, a truncated header, a response, a huge name count.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for junk in [
+        &b""[..],
+        b"\x12",
+        b"\x12\x34\x01\x00\x00\x01",
+        b"\x12\x34\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00",
+        &[0xff; 512],
+    ] {
+        sock.send_to(junk, "127.0.0.153:53").unwrap();
+    }
+    assert_eq!(dig(&["@127.0.0.153", "+short", "allowed.test"]).0.trim(), SITE, "the resolver survives junk");
+
+    // Visits and blocked attempts reach the statistics, categorised.
+    let date = chrono::Utc::now().date_naive();
+    let (from, to) = (date.pred_opt().unwrap(), date.succ_opt().unwrap());
+    let q = format!("/api/v1/web/stats?from={from}&to={to}&employee={emp}");
+    let mut stats = Value::Null;
+    wait_until(Duration::from_secs(20), "visits in the statistics", async || {
+        stats = team.sec.get(&q).await;
+        let d = |name: &str| stats["domains"].as_array().unwrap().iter().find(|x| x["domain"] == name).cloned();
+        d("allowed.test").is_some_and(|x| x["visits"].as_i64() > Some(0))
+            && d("www.blocked.test").is_some_and(|x| x["blocked"].as_i64() > Some(0))
+            && d("x.games.test").is_some_and(|x| x["category"] == "games")
+            && d("sni-blocked.test").is_some_and(|x| x["blocked"].as_i64() > Some(0))
+    })
+    .await;
+    let allowed = stats["domains"].as_array().unwrap().iter().find(|x| x["domain"] == "allowed.test").unwrap();
+    assert!(allowed["bytes"].as_i64() > Some(0), "bytes through the SNI/Host filter: {allowed}");
+    assert!(stats["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["key"] == "games" && c["blocked"].as_i64() > Some(0)));
+    let log = team.aud.get("/api/v1/access-log").await;
+    assert!(log.to_string().contains("web.employee"), "looking at one person's web use is logged");
+
+    // Filter off: the redirect goes and other resolvers answer for themselves.
+    team.sec.put(&format!("/api/v1/policies/{id}"), json!({"doc": {"collect": {"web": true}}})).await;
+    team.wait_applied(agent.id).await;
+    wait_until(Duration::from_secs(10), "redirect removed", async || !redirect_installed()).await;
+    assert_eq!(dig(&[&format!("@{UPSTREAM}"), "+short", "www.blocked.test"]).0.trim(), OTHER);
+    agent.stop();
+    assert!(!redirect_installed());
+}
