@@ -78,4 +78,7 @@ pub struct WebListRef {
     /// SHA-256 of the list text; also its download name.
     pub sha256: String,
     pub bytes: u64,
+    /// Rules the server counted in it (so the agent reserves exactly once).
+    #[serde(default)]
+    pub rules: u64,
 }

@@ -48,7 +48,14 @@ pub fn effective_for(store: &dyn Store, agent_id: u64) -> Result<EffectivePolicy
         .web_lists()?
         .into_iter()
         .filter(|l| web.block_categories.iter().any(|c| c.category == l.category))
-        .map(|l| WebListRef { id: l.id, name: l.name, category: l.category, sha256: l.sha256, bytes: l.bytes })
+        .map(|l| WebListRef {
+            id: l.id,
+            name: l.name,
+            category: l.category,
+            sha256: l.sha256,
+            bytes: l.bytes,
+            rules: l.rules,
+        })
         .collect();
     Ok(p.with_web_lists(lists))
 }

@@ -55,7 +55,7 @@ fn dnsmasq(dir: &std::path::Path) -> Killed {
         format!(
             "no-resolv\nno-hosts\nbind-interfaces\nlisten-address={UPSTREAM}\nuser=root\n\
              address=/allowed.test/{SITE}\naddress=/blocked.test/{OTHER}\naddress=/games.test/{SITE}\n\
-             address=/sni-blocked.test/{SITE}\naddress=/dns.google/{OTHER}\n"
+             address=/sni-blocked.test/{SITE}\naddress=/dns.google/{OTHER}\naddress=/console.test/{SITE}\n"
         ),
     )
     .unwrap();
@@ -263,6 +263,29 @@ async fn scenario() {
         .any(|c| c["key"] == "games" && c["blocked"].as_i64() > Some(0)));
     let log = team.aud.get("/api/v1/access-log").await;
     assert!(log.to_string().contains("web.employee"), "looking at one person's web use is logged");
+
+    // The console page shows the same figures, and saves a policy's filter settings.
+    let b = browser::Browser::start().await;
+    let console = format!("{}/", server.url);
+    b.login(&console, "sec", &team.sec_password).await;
+    b.goto(&format!("{console}#/web?from={from}&to={to}&employee={emp}")).await;
+    b.page_ok("web").await;
+    b.wait_text("#web-domains", "www.blocked.test").await;
+    assert!(b.text("#web-categories").await.contains("games"));
+    assert!(b.text("#web-lists").await.contains("games list"));
+    b.screenshot("web").await;
+    assert_eq!(status_of(&["@127.0.0.153", "www.console.test"]), "NOERROR");
+    b.fill(".web-policy textarea[name=block]", "||blocked.test^\nsni-blocked.test\n||console.test^").await;
+    b.click(".web-policy form button").await;
+    b.wait_text(".web-policy", "已保存").await;
+    let doc = team.sec.get(&format!("/api/v1/policies/{id}")).await;
+    assert_eq!(doc["doc"]["web"]["block"][2], "||console.test^", "{doc}");
+    assert_eq!(doc["doc"]["web"]["block_categories"][0]["category"], "games");
+    team.wait_applied(agent.id).await;
+    wait_until(Duration::from_secs(10), "a rule saved in the console blocks", async || {
+        status_of(&["@127.0.0.153", "www.console.test"]) == "NXDOMAIN"
+    })
+    .await;
 
     // Filter off: the redirect goes and other resolvers answer for themselves.
     team.sec.put(&format!("/api/v1/policies/{id}"), json!({"doc": {"collect": {"web": true}}})).await;

@@ -53,9 +53,10 @@ impl Filter {
     /// rest still filters.
     pub fn build(opts: &WebOptions, lists: &[WebListRef], dir: &Path) -> (Filter, Vec<String>) {
         let mut warnings = Vec::new();
-        let bytes: u64 = lists.iter().map(|l| l.bytes).sum();
-        // Domain lists average over 20 bytes a line: this reserves once instead of doubling.
-        let mut b = Builder::with_capacity((bytes / 20) as usize + opts.block.len() + DOH_NAMES.len());
+        // Reserve once (growing would briefly double the array): the server's count, else a
+        // generous guess from the size (no list line is shorter than 8 bytes).
+        let expected: u64 = lists.iter().map(|l| if l.rules > 0 { l.rules } else { l.bytes / 8 }).sum();
+        let mut b = Builder::with_capacity(expected as usize + opts.block.len() + DOH_NAMES.len());
         let mut meta = vec![
             List { name: "policy".into(), category: None, active: AtomicBool::new(true) },
             List { name: "policy".into(), category: None, active: AtomicBool::new(true) },
@@ -155,8 +156,14 @@ mod tests {
             }],
             ..Default::default()
         };
-        let list =
-            WebListRef { id: 1, name: "games list".into(), category: "games".into(), sha256: "abc".into(), bytes: 30 };
+        let list = WebListRef {
+            id: 1,
+            name: "games list".into(),
+            category: "games".into(),
+            sha256: "abc".into(),
+            bytes: 30,
+            rules: 1,
+        };
         let (f, warnings) = Filter::build(&opts, std::slice::from_ref(&list), dir.path());
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert_eq!(f.blocked_by("x.blocked.example"), Some("policy"));

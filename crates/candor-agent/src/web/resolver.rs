@@ -53,7 +53,7 @@ pub struct Resolver {
 }
 
 /// What a query needs after the local checks.
-enum Step {
+pub enum Step {
     Reply(Vec<u8>),
     Forward(Option<Key>),
     Drop,
@@ -98,8 +98,8 @@ impl Resolver {
         let _ = self.visits.try_send(Visit::lookup(name, blocked));
     }
 
-    /// Everything that can be decided without upstream.
-    fn step(&self, packet: &[u8]) -> Step {
+    /// Everything that can be decided without upstream (also the fuzz target's entry).
+    pub fn step(&self, packet: &[u8]) -> Step {
         self.stats.queries.fetch_add(1, Ordering::Relaxed);
         let req = match Message::from_vec(packet) {
             Ok(m) => m,
@@ -326,4 +326,78 @@ fn fit_udp(resp: Vec<u8>, request: &[u8]) -> Vec<u8> {
     t[2] |= 0x02;
     t[6..12].fill(0);
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::Query;
+    use hickory_proto::rr::Name;
+    use std::str::FromStr;
+
+    fn query(name: &str, id: u16) -> Vec<u8> {
+        let mut m = Message::new();
+        m.set_id(id).set_recursion_desired(true).add_query(Query::query(Name::from_str(name).unwrap(), RecordType::A));
+        m.to_vec().unwrap()
+    }
+
+    /// An upstream that answers every A query with 10.0.0.1 (TTL 300) and counts queries.
+    async fn upstream() -> (SocketAddr, Arc<AtomicU64>) {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        let count = Arc::new(AtomicU64::new(0));
+        let c = count.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((n, peer)) = sock.recv_from(&mut buf).await {
+                c.fetch_add(1, Ordering::Relaxed);
+                let req = Message::from_vec(&buf[..n]).unwrap();
+                let mut r = response_to(&req);
+                r.add_answer(Record::from_rdata(req.queries()[0].name().clone(), 300, RData::A(A::new(10, 0, 0, 1))));
+                sock.send_to(&r.to_vec().unwrap(), peer).await.unwrap();
+            }
+        });
+        (addr, count)
+    }
+
+    #[tokio::test]
+    async fn forwards_caches_and_blocks() {
+        let (up, asked) = upstream().await;
+        let opts = candor_proto::web::WebOptions {
+            filter: true,
+            block: vec!["||blocked.example^".into()],
+            ..Default::default()
+        };
+        let (filter, _) = Filter::build(&opts, &[], std::path::Path::new("/nonexistent"));
+        let (tx, _rx) = mpsc::channel(16);
+        let r = Resolver::new(
+            Arc::new(filter),
+            Cache::new(16, 3600, 60),
+            vec![up],
+            0,
+            Duration::from_secs(2),
+            [127, 0, 0, 154].into(),
+            tx,
+        );
+        let first = match r.step(&query("www.Example.com.", 7)) {
+            Step::Forward(key) => r.forward(&query("www.Example.com.", 7), key).await,
+            _ => panic!("an unknown name goes upstream"),
+        };
+        let m = Message::from_vec(&first).unwrap();
+        assert_eq!((m.id(), m.answers().len()), (7, 1));
+        // hickory writes names in lower case; a client may not (0x20 randomisation).
+        let mut second = query("www.example.com.", 9);
+        second[13..16].copy_from_slice(b"WWW");
+        let Step::Reply(cached) = r.step(&second) else { panic!("the second query is answered from the cache") };
+        let m = Message::from_vec(&cached).unwrap();
+        assert_eq!(m.id(), 9);
+        assert_eq!(&cached[13..16], b"WWW", "the client's spelling");
+        assert_eq!(asked.load(Ordering::Relaxed), 1);
+        let Step::Reply(blocked) = r.step(&query("a.blocked.example.", 3)) else {
+            panic!("blocked names are answered locally")
+        };
+        assert_eq!(Message::from_vec(&blocked).unwrap().response_code(), ResponseCode::NXDomain);
+        assert!(matches!(r.step(&blocked), Step::Drop), "a response is never answered");
+        assert!(matches!(r.step(b"\x01\x02\x03"), Step::Drop));
+    }
 }

@@ -86,6 +86,7 @@ const PAGES = [
   ["stats", "nav_stats", "view_events", pageStats],
   ["apps", "nav_apps", "view_policies", pageApps],
   ["software", "nav_software", "view_policies", pageSoftware],
+  ["web", "nav_web", "view_events", pageWeb],
   ["chat", "nav_chat", "view_chat", pageChat],
   ["alerts", "nav_alerts", "view_alerts", pageAlerts],
   ["events", "nav_events", "view_events", pageEvents],
@@ -365,6 +366,86 @@ async function pageSoftware(main) {
       h("span." + (x.outcome === "blocked" ? "bad" : "muted"), t("sw_" + x.outcome) + (x.mode === "kill" ? ` (${t("sw_mode_kill")})` : "")), fmtNum(x.count), h("span.mono", (x.sha256 || "").slice(0, 12))] }; }))));
   main.append(h("h2", t("sw_packages")), h("div#software-packages", table(["time", "agent", "sw_action", "package", "version"],
     packages.events.slice().reverse().map((e) => ({ cells: [fmtTime(e.ts_ms), host(e.agent_id), t("pkg_" + e.payload.action), e.payload.package, e.payload.version || ""] })))));
+}
+
+// Web: visit statistics (who went where, what was blocked), the domain lists
+// by category, and each policy's filter settings.
+const fmtBytes = (b) => b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB` : b >= 1e3 ? `${(b / 1e3).toFixed(1)} KB` : `${b} B`;
+const lines = (text) => text.split("\n").map((l) => l.trim()).filter(Boolean);
+async function pageWeb(main) {
+  const q = new URLSearchParams(location.hash.split("?")[1] || "");
+  const from = q.get("from") || daysAgo(6), to = q.get("to") || today();
+  const dept = q.get("department") || "", emp = q.get("employee") || "";
+  const params = new URLSearchParams({ from, to });
+  if (dept) params.set("department", dept);
+  if (emp) params.set("employee", emp);
+  main.append(h("h1", t("nav_web")), h("p.muted", t("web_help")), form([h("label", t("from"), h("input", { type: "date", name: "from", value: from })),
+    h("label", t("to"), h("input", { type: "date", name: "to", value: to })),
+    h("label", t("department"), select("department", deptOptions(true), dept)),
+    h("label", t("employee"), select("employee", [["", t("any")], ...S.employees.map((e) => [e.id, e.name])], emp))],
+  t("search"), async (fd) => {
+    const p = new URLSearchParams();
+    for (const k of ["from", "to", "department", "employee"]) if (fd.get(k)) p.set(k, fd.get(k));
+    location.hash = "#/web?" + p.toString();
+  }));
+  const st = await api("/api/v1/web/stats?" + params);
+  const tally = (x) => [fmtNum(x.visits), x.blocked ? h("span.bad", fmtNum(x.blocked)) : "0", fmtBytes(x.bytes), fmtDur(x.dwell_ms)];
+  main.append(h("div.cards", [["web_visits", st.totals.visits], ["web_blocked", st.totals.blocked], ["web_domains", st.distinct_domains]]
+      .map(([k, v]) => h("div.card#card-" + k, h("div.num", fmtNum(v)), h("div.label", t(k))))),
+    h("h2", t("web_per_day")), barChart(st.days.map((d) => [d.key.slice(5), d.visits + d.blocked]), "web-chart"),
+    h("h2", t("web_categories")), h("div#web-categories", table(["web_category", "web_visits", "web_blocked", "web_bytes", "web_dwell"],
+      st.categories.map((c) => ({ cells: [c.key === "uncategorised" ? t("web_uncategorised") : c.key, ...tally(c)] })))),
+    h("h2", t("web_top_domains")), h("div#web-domains", table(["web_domain", "web_category", "web_visits", "web_blocked", "web_bytes", "web_dwell"],
+      st.domains.map((d) => ({ cells: [h("span.mono", d.domain), d.category || "", ...tally(d)] })))),
+    h("h2", t("web_people")), h("div#web-people", table(["employee", "web_visits", "web_blocked", "web_bytes", "web_dwell"],
+      st.people.map((x) => ({ cells: [x.name, ...tally(x)] })))));
+  if (!can("view_policies")) return;
+  const [lists, policies] = await Promise.all([api("/api/v1/web/lists"), api("/api/v1/policies")]);
+  const edit = can("manage_policies");
+  main.append(h("h2", t("web_lists")), h("p.muted", t("web_lists_help")), h("div#web-lists", table(["name", "web_category", "web_rules", "web_errors", "web_source", "time", ""],
+    lists.map((l) => ({ cells: [l.name, l.category, fmtNum(l.rules), l.errors ? h("span.bad", fmtNum(l.errors)) : "0",
+      l.source_url ? h("span.mono", l.source_url + (l.refresh_hours ? ` (${l.refresh_hours} h)` : "")) : t("web_uploaded"), fmtTime(l.updated_ms),
+      edit ? h("button.secondary", { on: { click: async () => { await api("/api/v1/web/lists/" + l.id, { method: "DELETE" }); route(); } } }, t("delete")) : null] })))));
+  if (edit) {
+    const file = h("input", { type: "file", name: "file" });
+    main.append(form([h("label", t("name"), h("input", { name: "name", required: true, size: 14 })),
+      h("label", t("web_category"), h("input", { name: "category", required: true, size: 12, placeholder: "gambling" })),
+      h("label", t("web_file"), file), h("label", t("web_url"), h("input", { name: "url", size: 28, placeholder: "https://…" })),
+      h("label", t("web_refresh"), h("input", { name: "refresh", type: "number", min: 0, size: 4 }))], t("web_upload"), async (f) => {
+      const body = { name: f.get("name"), category: f.get("category") };
+      if (file.files[0]) body.text = await file.files[0].text(); else body.url = f.get("url");
+      if (Number(f.get("refresh")) > 0) body.refresh_hours = Number(f.get("refresh"));
+      const r = await api("/api/v1/web/lists", { method: "POST", body });
+      setTimeout(route, 1500);
+      return h("div", msg(t("web_list_saved", { rules: fmtNum(r.rules), errors: fmtNum(r.errors) }), r.errors > 0),
+        r.first_errors.length ? h("pre#web-list-errors", r.first_errors.map((e) => `${e.line}: ${e.message}`).join("\n")) : null);
+    }));
+  }
+  main.append(h("h2", t("web_filter")));
+  for (const p of policies) {
+    const w = { filter: false, block_answer: "nxdomain", block: [], allow: [], block_categories: [], block_doh: true, full_urls: false, ...(p.doc.web || {}) };
+    const panel = h("div.panel.web-policy", { "data-policy": p.id }, h("h2", `${p.name} r${p.revision}`),
+      h("p", `${t("web_filter")}: `, h("strong", t(w.filter ? "on" : "off")), ` · ${t("web_categories_blocked")}: ${w.block_categories.map((c) => c.category + (c.schedule ? ` (${c.schedule.from}–${c.schedule.to})` : "")).join(", ") || t("none")}`));
+    if (edit) {
+      const area = (name, v) => h("textarea", { name, rows: 4, cols: 34, class: "mono" }, v.join("\n"));
+      panel.append(form([h("label", t("web_filter_on"), h("input", { type: "checkbox", name: "filter", checked: w.filter })),
+        h("label", t("web_answer"), select("answer", [["nxdomain", t("web_answer_nxdomain")], ["block_page", t("web_answer_page")]], w.block_answer)),
+        h("label", t("web_block_doh"), h("input", { type: "checkbox", name: "doh", checked: w.block_doh })),
+        h("label.wide", t("web_block_rules"), area("block", w.block)), h("label.wide", t("web_allow_rules"), area("allow", w.allow)),
+        h("label", t("web_categories_blocked"), h("input", { name: "categories", size: 24, value: w.block_categories.map((c) => c.category).join(", ") })),
+        h("label", t("sw_work_hours"), h("input", { type: "checkbox", name: "work_hours", checked: w.block_categories.some((c) => c.schedule) }))],
+      t("save"), async (f) => {
+        const schedule = f.get("work_hours") === "on" ? { days: ["mon", "tue", "wed", "thu", "fri"], from: "09:00", to: "18:00" } : null;
+        const web = { ...w, filter: f.get("filter") === "on", block_answer: f.get("answer"), block_doh: f.get("doh") === "on",
+          block: lines(f.get("block")), allow: lines(f.get("allow")),
+          block_categories: f.get("categories").split(",").map((c) => c.trim()).filter(Boolean).map((category) => ({ category, schedule })) };
+        await api("/api/v1/policies/" + p.id, { method: "PUT", body: { doc: { ...p.doc, web } } });
+        setTimeout(route, 1000);
+        return msg(t("saved"));
+      }));
+    }
+    main.append(panel);
+  }
 }
 
 // Text with the character ranges [from, to) marked; ranges count Unicode

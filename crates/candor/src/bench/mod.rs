@@ -6,6 +6,7 @@ mod chat;
 mod dlp;
 mod exec;
 mod ingest;
+mod web;
 
 use clap::Subcommand;
 
@@ -21,6 +22,10 @@ pub enum BenchCmd {
     ChatSearch(chat::ChatBench),
     /// DLP scanning throughput with 10k keywords plus the detectors, against a plain aho-corasick pass.
     Dlp(dlp::DlpBench),
+    /// A 1M-domain rule set: build time, bytes per rule, lookup p50/p99, rebuild peak, against a HashSet<String>.
+    WebRules(web::RulesBench),
+    /// The agent's resolver with 1M blocked domains under dnsperf, against unbound with the same list.
+    Dns(web::DnsBench),
 }
 
 /// A server with embedded storage under `dir`, listening on a free loopback port.
@@ -41,5 +46,7 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Exec(b) => exec::run(b).await,
         BenchCmd::ChatSearch(b) => tokio::task::spawn_blocking(move || chat::run(b)).await?,
         BenchCmd::Dlp(b) => tokio::task::spawn_blocking(move || dlp::run(b)).await?,
+        BenchCmd::WebRules(b) => tokio::task::spawn_blocking(move || web::run_rules(b)).await?,
+        BenchCmd::Dns(b) => web::run_dns(b).await,
     }
 }
