@@ -287,6 +287,25 @@ async fn scenario() {
     })
     .await;
 
+    // Consent withdrawn: blocking goes on and blocked attempts are still recorded (the company's
+    // rule acting, a system record); allowed visits are no longer collected.
+    team.consent(emp, "web", false).await;
+    team.wait_applied(agent.id).await;
+    assert_eq!(dig(&["@127.0.0.153", "+short", "after.allowed.test"]).0.trim(), SITE);
+    assert_eq!(status_of(&["@127.0.0.153", "after.blocked.test"]), "NXDOMAIN");
+    wait_until(Duration::from_secs(20), "the blocked attempt after withdrawal", async || {
+        team.sec.get(&q).await["domains"].to_string().contains("after.blocked.test")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = team.sec.get(&q).await;
+    assert!(!after["domains"].to_string().contains("after.allowed.test"), "no visits without consent: {after}");
+    let stored: i64 = server
+        .db()
+        .query_row("SELECT count(*) FROM events WHERE payload LIKE '%after.allowed.test%'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 0);
+
     // Filter off: the redirect goes and other resolvers answer for themselves.
     team.sec.put(&format!("/api/v1/policies/{id}"), json!({"doc": {"collect": {"web": true}}})).await;
     team.wait_applied(agent.id).await;
