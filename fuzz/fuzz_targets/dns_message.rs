@@ -1,7 +1,8 @@
 #![no_main]
 //! DNS packets as the agent's resolver receives them (any local program, or anything the
 //! redirect sends it): parsed, filtered, answered from the cache; answers from upstream laid
-//! out and aged; the opening bytes of a redirected web connection (TLS ClientHello, HTTP).
+//! out and aged; the opening bytes of a redirected web connection (TLS ClientHello, HTTP); page
+//! reports from the browser extension's native host.
 use candor_agent::web::cache::{Cache, Key};
 use candor_agent::web::filter::Filter;
 use candor_agent::web::resolver::{Resolver, Step};
@@ -31,4 +32,6 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = r.cache.get(&key, data);
     let _ = candor_agent::web::wire::layout(data);
     let _ = candor_agent::web::sni::read_opening(data);
+    // As a browser extension's page report.
+    let _ = candor_agent::web::browser::to_payload(data, true, 1_800_000_000_000);
 });

@@ -41,6 +41,20 @@ pub struct WebConfig {
     pub upstream_timeout_ms: u64,
     /// How long visits to the same domain are folded into one record.
     pub visit_flush_secs: u64,
+    /// Unix socket where the browser extension's native host reports pages
+    /// (world-writable: the agent learns each reporter's uid from the kernel).
+    pub browser_socket: PathBuf,
+    /// The native host launcher the agent writes (an executable script calling
+    /// `candor agent web-host`), named in the native messaging manifests.
+    pub browser_host: PathBuf,
+    /// Where browsers look for native messaging hosts; the agent writes its
+    /// manifest (`com.candor.agent.json`) into each.
+    pub native_host_dirs: Vec<PathBuf>,
+    /// Where the agent writes its browser extension.
+    pub extension_dir: PathBuf,
+    /// A file Debian's Chromium launcher reads (`/etc/chromium.d/`), written so
+    /// that Chromium loads the extension for every user; nothing if its folder is absent.
+    pub chromium_flags_file: PathBuf,
 }
 
 impl Default for WebConfig {
@@ -56,6 +70,14 @@ impl Default for WebConfig {
             cache_max_ttl_secs: 3600,
             upstream_timeout_ms: 2000,
             visit_flush_secs: 60,
+            browser_socket: PathBuf::from("/run/candor-agent/browser.sock"),
+            browser_host: PathBuf::from("/usr/local/lib/candor/candor-web-host"),
+            native_host_dirs: vec![
+                PathBuf::from("/etc/chromium/native-messaging-hosts"),
+                PathBuf::from("/etc/opt/chrome/native-messaging-hosts"),
+            ],
+            extension_dir: PathBuf::from("/usr/local/lib/candor/extension"),
+            chromium_flags_file: PathBuf::from("/etc/chromium.d/candor-extension"),
         }
     }
 }

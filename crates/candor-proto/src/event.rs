@@ -292,6 +292,9 @@ pub enum Payload {
         /// Page title (browser extension, full-URL policy only).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
+        /// Words searched for on a search engine (browser extension, full-URL policy only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        search: Option<String>,
         /// Bytes sent and received (connections through the SNI/Host filter).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         bytes_out: Option<u64>,

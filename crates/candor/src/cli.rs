@@ -160,6 +160,15 @@ enum AgentCmd {
         #[arg(long, default_value = "activity")]
         synthetic_category: String,
     },
+    /// The browser extension's native messaging host (started by the browser, as the user).
+    WebHost {
+        /// The agent's socket for browser reports.
+        #[arg(long, default_value = "/run/candor-agent/browser.sock")]
+        socket: std::path::PathBuf,
+        /// The extension origin Chromium passes; ignored.
+        #[arg(trailing_var_arg = true, hide = true)]
+        origin: Vec<String>,
+    },
     /// What this computer's agent collects, under which policy, for whom (any local user may run it).
     Status {
         #[command(flatten)]
@@ -242,6 +251,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             };
             candor_agent::run(args.load()?, candor_agent::RunOptions { synthetic }).await
         }
+        Cmd::Agent { cmd: AgentCmd::WebHost { socket, .. } } => candor_agent::web::browser::native_host(&socket),
         Cmd::Agent { cmd: AgentCmd::Status { args, json } } => {
             let status = candor_agent::status::Status::read(&args.load()?.state_dir)?;
             if json {

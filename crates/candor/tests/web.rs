@@ -37,6 +37,13 @@ fn private_network() {
     for a in [UPSTREAM, SITE, OTHER] {
         ip(&["addr", "add", &format!("{a}/32"), "dev", "lo"]);
     }
+    // A link that is up, as on a desktop: Chromium considers itself offline with loopback alone.
+    ip(&["link", "add", "cdr0", "type", "veth", "peer", "name", "cdr1"]);
+    ip(&["addr", "add", "10.9.1.1/24", "dev", "cdr0"]);
+    ip(&["link", "set", "cdr0", "up"]);
+    ip(&["link", "set", "cdr1", "up"]);
+    // And a default route, so the system's resolver (whatever resolv.conf names) is reachable — to the redirect.
+    ip(&["route", "add", "default", "dev", "cdr0"]);
 }
 
 struct Killed(Child);
@@ -89,13 +96,23 @@ fn curl(args: &[&str]) -> (String, i32) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code().unwrap_or(-1))
 }
 
+/// `/`: a plain greeting naming the host; any other path: an HTML page titled by its path.
 fn respond(mut s: impl Read + Write, scheme: &str) {
     let mut buf = [0u8; 4096];
     let n = s.read(&mut buf).unwrap_or(0);
     let req = String::from_utf8_lossy(&buf[..n]).to_string();
     let host = req.lines().find_map(|l| l.strip_prefix("Host: ")).unwrap_or("?").trim().to_string();
-    let body = format!("hello from {host} over {scheme}");
-    let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let (kind, body) = if path == "/" {
+        ("text/plain", format!("hello from {host} over {scheme}"))
+    } else {
+        ("text/html; charset=utf-8", format!("<!doctype html><title>Page {path}</title><p>{path} on {host}"))
+    };
+    let _ = write!(
+        s,
+        "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
 }
 
 /// A web site on SITE:80 and SITE:443 (TLS for any of the test names).
@@ -142,10 +159,21 @@ async fn scenario() {
     web_site();
     let server = Server::start(tmp.path(), "").await;
     let team = server.team().await;
+    // The browser profile the extension's native host manifest goes into.
+    let profile = tmp.path().join("chromium-profile");
+    std::fs::create_dir_all(&profile).unwrap();
     let mut agent = Agent::enroll(
         &server,
         "desk",
-        &fast_agent_toml(&format!("[web]\nupstreams = [\"{UPSTREAM}:53\"]\nvisit_flush_secs = 1\n")),
+        &fast_agent_toml(&format!(
+            "[web]\nupstreams = [\"{UPSTREAM}:53\"]\nvisit_flush_secs = 1\nbrowser_socket = \"{}\"\nbrowser_host = \"{}\"\n\
+             native_host_dirs = [\"{}\"]\nextension_dir = \"{}\"\nchromium_flags_file = \"{}\"\n",
+            tmp.path().join("browser.sock").display(),
+            tmp.path().join("candor-web-host").display(),
+            profile.join("NativeMessagingHosts").display(),
+            tmp.path().join("extension").display(),
+            tmp.path().join("candor-extension-flags").display(),
+        )),
     );
     agent.start(&[]);
     let emp = team.setup_collection(agent.id, &["web"], true).await;
@@ -188,7 +216,8 @@ async fn scenario() {
                 "filter": true,
                 "block": ["||blocked.test^", "sni-blocked.test"],
                 "allow": ["ok.blocked.test"],
-                "block_categories": [{"category": "games"}]
+                "block_categories": [{"category": "games"}],
+                "full_urls": true
             }}}),
         )
         .await;
@@ -226,6 +255,11 @@ async fn scenario() {
     assert!(body.contains("此网站已被公司策略拦截") && body.contains("sni-blocked.test"), "{body}");
     let (body, _) = curl(&["--resolve", &format!("allowed.test:80:{SITE}"), "http://allowed.test/"]);
     assert_eq!(body, "hello from allowed.test over http");
+
+    let (_, code) = curl(&["http://127.0.0.1:15380/"]);
+    assert_ne!(code, 0, "a connection made to the filter itself is refused, not relayed to itself");
+    let (body, _) = curl(&["--resolve", &format!("allowed.test:80:{SITE}"), "http://allowed.test/"]);
+    assert_eq!(body, "hello from allowed.test over http", "the filter still works");
 
     // Hostile packets: garbage, a truncated header, a response, a huge name count.
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -287,6 +321,47 @@ async fn scenario() {
     })
     .await;
 
+    // The browser extension in real Chromium: pages in the active tab reach the server with
+    // their titles (the policy asks for full URLs) and the time they were in front.
+    // The extension as the agent wrote it, loaded the way its launcher flags file says.
+    let ext = tmp.path().join("extension");
+    let flags = std::fs::read_to_string(tmp.path().join("candor-extension-flags")).unwrap();
+    assert!(flags.contains(&format!("--load-extension={}", ext.display())), "{flags}");
+    let chromium = browser::Browser::start_with(&[
+        format!("--load-extension={}", ext.display()),
+        format!("--user-data-dir={}", profile.display()),
+    ])
+    .await;
+    chromium.goto("http://allowed.test/first").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    chromium.goto("http://allowed.test/second").await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    chromium.goto("about:blank").await;
+    let browser_visits = || {
+        let db = server.db();
+        let mut st = db
+            .prepare("SELECT duration_ms, CAST(payload AS TEXT) FROM events WHERE json_extract(payload, '$.source') = 'browser'")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, String>(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+    };
+    wait_until(Duration::from_secs(20), "the extension's page reports", async || {
+        browser_visits().iter().any(|(_, p)| p.contains("/second"))
+    })
+    .await;
+    let visits = browser_visits();
+    let first = visits.iter().find(|(_, p)| p.contains("/first")).expect("the first page");
+    let v: Value = serde_json::from_str(&first.1).unwrap();
+    assert_eq!((v["domain"].as_str(), v["title"].as_str()), (Some("allowed.test"), Some("Page /first")), "{v}");
+    assert!(first.0.unwrap_or(0) >= 2000, "dwell of the first page: {first:?}");
+    let st = team.sec.get(&q).await;
+    let dwell =
+        st["domains"].as_array().unwrap().iter().find(|x| x["domain"] == "allowed.test").unwrap()["dwell_ms"].as_i64();
+    assert!(dwell >= Some(3000), "dwell in the statistics: {st}");
+    drop(chromium);
+
     // Consent withdrawn: blocking goes on and blocked attempts are still recorded (the company's
     // rule acting, a system record); allowed visits are no longer collected.
     team.consent(emp, "web", false).await;
@@ -305,6 +380,7 @@ async fn scenario() {
         .query_row("SELECT count(*) FROM events WHERE payload LIKE '%after.allowed.test%'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(stored, 0);
+    assert!(!tmp.path().join("candor-extension-flags").exists(), "the extension is no longer loaded");
 
     // Filter off: the redirect goes and other resolvers answer for themselves.
     team.sec.put(&format!("/api/v1/policies/{id}"), json!({"doc": {"collect": {"web": true}}})).await;

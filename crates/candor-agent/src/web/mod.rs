@@ -9,6 +9,7 @@
 //! in whole, re-evaluates category schedules every 30 s, and removes the
 //! redirect when the filter is switched off or the agent stops.
 
+pub mod browser;
 pub mod cache;
 pub mod filter;
 pub mod resolver;
@@ -183,6 +184,23 @@ pub struct Web {
     pub stop: Stop,
 }
 
+/// Install the native host and listen for the extension's reports.
+fn start_browser_reports(w: &Web) -> tokio::task::JoinHandle<()> {
+    let c = &w.config;
+    let installed = browser::install_host(&c.browser_host, &c.browser_socket, &c.native_host_dirs)
+        .and_then(|()| browser::install_extension(c));
+    if let Err(e) = installed {
+        w.notices.set("browser", format!("browser extension not installed: {e:#}"));
+    }
+    let (socket, recorder, policy, notices) =
+        (c.browser_socket.clone(), w.recorder.clone(), w.policy.clone(), w.notices.clone());
+    tokio::spawn(async move {
+        if let Err(e) = browser::serve(&socket, recorder, move || policy.borrow().doc.web.full_urls).await {
+            notices.set("browser", format!("browser extension reports not received: {e:#}"));
+        }
+    })
+}
+
 pub async fn supervise(mut w: Web) {
     let (visit_tx, visit_rx) = mpsc::channel(8192);
     let flush = Duration::from_secs(w.config.visit_flush_secs.max(1));
@@ -191,6 +209,7 @@ pub async fn supervise(mut w: Web) {
     let mut running: Option<Running> = None;
     let mut built_for: Option<(WebOptions, Vec<WebListRef>)> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(30));
+    let mut browser: Option<tokio::task::JoinHandle<()>> = None;
     // A table left by a crashed run would send DNS to nobody.
     if w.config.redirect {
         let _ = tokio::task::spawn_blocking(nft::remove).await;
@@ -246,6 +265,15 @@ pub async fn supervise(mut w: Web) {
             w.notices.clear("web-rules");
             tracing::info!("web filter stopped");
         }
+        // The browser extension's reports are visits: taken only while web data is collected.
+        if p.allows(Category::Web) && browser.as_ref().is_none_or(|b| b.is_finished()) {
+            browser = Some(start_browser_reports(&w));
+        } else if !p.allows(Category::Web) {
+            if let Some(b) = browser.take() {
+                b.abort();
+                browser::remove_extension(&w.config);
+            }
+        }
         tokio::select! {
             changed = w.policy.changed() => if changed.is_err() { break },
             _ = tick.tick() => {}
@@ -254,6 +282,10 @@ pub async fn supervise(mut w: Web) {
     }
     if let Some(r) = running.take() {
         r.stop();
+    }
+    if let Some(b) = browser.take() {
+        b.abort();
+        browser::remove_extension(&w.config);
     }
     drop(visit_tx);
     let _ = visits.await;

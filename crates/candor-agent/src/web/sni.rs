@@ -166,6 +166,11 @@ fn reset(conn: TcpStream) {
 
 async fn handle(resolver: Arc<Resolver>, mut conn: TcpStream) {
     let Ok(dest) = original_destination(&conn) else { return };
+    // A connection made to the filter itself (not redirected) would be relayed to itself.
+    if conn.local_addr().is_ok_and(|l| l == dest) {
+        reset(conn);
+        return;
+    }
     let mut buf = Vec::new();
     let (host, tls) = match opening(&mut conn, &mut buf).await {
         Opening::Tls(h) => (h, true),

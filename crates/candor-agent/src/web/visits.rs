@@ -92,6 +92,7 @@ pub async fn run(mut rx: mpsc::Receiver<Visit>, recorder: Recorder, flush: Durat
                     count: f.count,
                     url: None,
                     title: None,
+                    search: None,
                     bytes_out: f.bytes_out,
                     bytes_in: f.bytes_in,
                 };

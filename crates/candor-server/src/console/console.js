@@ -259,20 +259,27 @@ function barChart(data, id) {
   return h("div.panel", svg);
 }
 
-async function pageStats(main) {
+// The date range, department and employee of a statistics page, from its URL;
+// the form changes the URL, so a view can be bookmarked.
+function rangeQuery(page) {
   const q = new URLSearchParams(location.hash.split("?")[1] || "");
   const from = q.get("from") || daysAgo(6), to = q.get("to") || today();
   const dept = q.get("department") || "", emp = q.get("employee") || "";
   const params = new URLSearchParams({ from, to });
   if (dept) params.set("department", dept);
   if (emp) params.set("employee", emp);
-  const f = form([h("label", t("from"), h("input#stats-from", { type: "date", name: "from", value: from })), h("label", t("to"), h("input#stats-to", { type: "date", name: "to", value: to })),
+  const f = form([h("label", t("from"), h(`input#${page}-from`, { type: "date", name: "from", value: from })), h("label", t("to"), h(`input#${page}-to`, { type: "date", name: "to", value: to })),
     h("label", t("department"), select("department", deptOptions(true), dept)), h("label", t("employee"), select("employee", [["", t("any")], ...S.employees.map((e) => [e.id, e.name])], emp))],
     t("search"), async (fd) => {
       const p = new URLSearchParams();
       for (const k of ["from", "to", "department", "employee"]) if (fd.get(k)) p.set(k, fd.get(k));
-      location.hash = "#/stats?" + p.toString();
+      location.hash = `#/${page}?` + p.toString();
     });
+  return { params, form: f };
+}
+
+async function pageStats(main) {
+  const { params, form: f } = rangeQuery("stats");
   main.append(h("h1", t("nav_stats")), f);
   const st = await api("/api/v1/stats?" + params);
   const activeDay = st.activity.days.reduce((m, d) => m.set(d.date, d.active_ms), new Map());
@@ -373,21 +380,8 @@ async function pageSoftware(main) {
 const fmtBytes = (b) => b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB` : b >= 1e3 ? `${(b / 1e3).toFixed(1)} KB` : `${b} B`;
 const lines = (text) => text.split("\n").map((l) => l.trim()).filter(Boolean);
 async function pageWeb(main) {
-  const q = new URLSearchParams(location.hash.split("?")[1] || "");
-  const from = q.get("from") || daysAgo(6), to = q.get("to") || today();
-  const dept = q.get("department") || "", emp = q.get("employee") || "";
-  const params = new URLSearchParams({ from, to });
-  if (dept) params.set("department", dept);
-  if (emp) params.set("employee", emp);
-  main.append(h("h1", t("nav_web")), h("p.muted", t("web_help")), form([h("label", t("from"), h("input", { type: "date", name: "from", value: from })),
-    h("label", t("to"), h("input", { type: "date", name: "to", value: to })),
-    h("label", t("department"), select("department", deptOptions(true), dept)),
-    h("label", t("employee"), select("employee", [["", t("any")], ...S.employees.map((e) => [e.id, e.name])], emp))],
-  t("search"), async (fd) => {
-    const p = new URLSearchParams();
-    for (const k of ["from", "to", "department", "employee"]) if (fd.get(k)) p.set(k, fd.get(k));
-    location.hash = "#/web?" + p.toString();
-  }));
+  const { params, form: f } = rangeQuery("web");
+  main.append(h("h1", t("nav_web")), h("p.muted", t("web_help")), f);
   const st = await api("/api/v1/web/stats?" + params);
   const tally = (x) => [fmtNum(x.visits), x.blocked ? h("span.bad", fmtNum(x.blocked)) : "0", fmtBytes(x.bytes), fmtDur(x.dwell_ms)];
   main.append(h("div.cards", [["web_visits", st.totals.visits], ["web_blocked", st.totals.blocked], ["web_domains", st.distinct_domains]]

@@ -28,7 +28,7 @@ pub fn deltas(tz: Tz, events: &[Event]) -> Vec<WebDelta> {
         .iter()
         .filter(|e| matches!(e.category, Category::Web | Category::System))
         .filter_map(|e| match serde_json::from_slice::<Payload>(&e.payload) {
-            Ok(Payload::WebVisit { domain, blocked, count, bytes_in, bytes_out, .. }) => {
+            Ok(Payload::WebVisit { domain, source, blocked, count, bytes_in, bytes_out, .. }) => {
                 let domain = candor_webrules::normalise(&domain).ok()?;
                 let bytes = bytes_in.unwrap_or(0).saturating_add(bytes_out.unwrap_or(0)).min(i64::MAX as u64);
                 Some(WebDelta {
@@ -38,7 +38,8 @@ pub fn deltas(tz: Tz, events: &[Event]) -> Vec<WebDelta> {
                     blocked,
                     visits: count.clamp(1, 1_000_000) as i64,
                     bytes: bytes as i64,
-                    dwell_ms: e.duration_ms.unwrap_or(0).min(MAX_DWELL_MS) as i64,
+                    // Dwell is time in the active tab; a connection's lifetime is not.
+                    dwell_ms: if source == "browser" { e.duration_ms.unwrap_or(0).min(MAX_DWELL_MS) as i64 } else { 0 },
                     ts_ms: e.ts_ms,
                 })
             }
@@ -55,12 +56,13 @@ mod tests {
     fn visit(seq: u64, domain: &str, blocked: bool, count: u64) -> Event {
         let p = Payload::WebVisit {
             domain: domain.into(),
-            source: "dns".into(),
+            source: "browser".into(),
             blocked,
             rule: None,
             count,
             url: None,
             title: None,
+            search: None,
             bytes_out: Some(10),
             bytes_in: Some(u64::MAX),
         };

@@ -14,6 +14,11 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Browser {
+        Browser::start_with(&[]).await
+    }
+
+    /// With extra Chromium arguments (e.g. `--load-extension=DIR`; extensions are then allowed).
+    pub async fn start_with(extra_args: &[String]) -> Browser {
         let port = super::free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -22,15 +27,27 @@ impl Browser {
             .spawn()
             .expect("chromedriver (apt-get install chromium-driver; scripts/test installs it)");
         let url = format!("http://127.0.0.1:{port}");
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--ignore-certificate-errors",
+            "--window-size=1366,768",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+            "--lang=zh-CN",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(extra_args.iter().cloned());
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--ignore-certificate-errors", "--window-size=1366,768", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--lang=zh-CN"]
-            }),
+            serde_json::json!({ "binary": "/usr/bin/chromium", "args": args, "excludeSwitches": ["disable-extensions"] }),
         );
         let mut client = None;
         for _ in 0..100 {
