@@ -62,7 +62,7 @@ fn dnsmasq(dir: &std::path::Path) -> Killed {
         format!(
             "no-resolv\nno-hosts\nbind-interfaces\nlisten-address={UPSTREAM}\nuser=root\n\
              address=/allowed.test/{SITE}\naddress=/blocked.test/{OTHER}\naddress=/games.test/{SITE}\n\
-             address=/sni-blocked.test/{SITE}\naddress=/dns.google/{OTHER}\naddress=/console.test/{SITE}\n"
+             address=/sni-blocked.test/{SITE}\naddress=/dns.google/{OTHER}\naddress=/console.test/{SITE}\naddress=/fetched.test/{SITE}\n"
         ),
     )
     .unwrap();
@@ -105,6 +105,8 @@ fn respond(mut s: impl Read + Write, scheme: &str) {
     let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
     let (kind, body) = if path == "/" {
         ("text/plain", format!("hello from {host} over {scheme}"))
+    } else if path == "/games.txt" {
+        ("text/plain", "# a published list\n||fetched.test^\n".to_string())
     } else {
         ("text/html; charset=utf-8", format!("<!doctype html><title>Page {path}</title><p>{path} on {host}"))
     };
@@ -361,6 +363,25 @@ async fn scenario() {
         st["domains"].as_array().unwrap().iter().find(|x| x["domain"] == "allowed.test").unwrap()["dwell_ms"].as_i64();
     assert!(dwell >= Some(3000), "dwell in the statistics: {st}");
     drop(chromium);
+
+    // A list fetched from a URL (now, and every refresh_hours) joins its category.
+    assert_eq!(status_of(&["@127.0.0.153", "www.fetched.test"]), "NOERROR");
+    let fetched = team
+        .sec
+        .post(
+            "/api/v1/web/lists",
+            json!({"name": "published games", "category": "games", "url": format!("http://{SITE}/games.txt"), "refresh_hours": 24}),
+        )
+        .await;
+    assert_eq!(fetched["rules"], 1, "{fetched}");
+    let lists = team.sec.get("/api/v1/web/lists").await;
+    let entry = lists.as_array().unwrap().iter().find(|l| l["name"] == "published games").unwrap();
+    assert_eq!(entry["source_url"], format!("http://{SITE}/games.txt"));
+    team.wait_applied(agent.id).await;
+    wait_until(Duration::from_secs(10), "the fetched list blocks", async || {
+        status_of(&["@127.0.0.153", "www.fetched.test"]) == "NXDOMAIN"
+    })
+    .await;
 
     // Consent withdrawn: blocking goes on and blocked attempts are still recorded (the company's
     // rule acting, a system record); allowed visits are no longer collected.
