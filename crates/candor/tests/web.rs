@@ -136,6 +136,9 @@ fn web_site() {
         )
         .unwrap();
     let config = Arc::new(config);
+    // A DNS-over-TLS port that accepts, so a refused connection means the filter refused it.
+    let dot = TcpListener::bind((SITE, 853)).unwrap();
+    std::thread::spawn(move || for _conn in dot.incoming() {});
     let https = TcpListener::bind((SITE, 443)).unwrap();
     std::thread::spawn(move || {
         for s in https.incoming().flatten() {
@@ -382,6 +385,21 @@ async fn scenario() {
         status_of(&["@127.0.0.153", "www.fetched.test"]) == "NXDOMAIN"
     })
     .await;
+
+    // DNS-over-TLS is refused while block_doh is on; turning it off updates the running redirect.
+    let dot = || {
+        std::net::TcpStream::connect_timeout(
+            &(SITE.parse::<std::net::IpAddr>().unwrap(), 853).into(),
+            Duration::from_secs(2),
+        )
+        .is_ok()
+    };
+    assert!(!dot(), "DoT must be refused");
+    let mut doc = team.sec.get(&format!("/api/v1/policies/{id}")).await["doc"].clone();
+    doc["web"]["block_doh"] = json!(false);
+    team.sec.put(&format!("/api/v1/policies/{id}"), json!({ "doc": doc })).await;
+    team.wait_applied(agent.id).await;
+    wait_until(Duration::from_secs(10), "DoT allowed after block_doh is switched off", async || dot()).await;
 
     // Consent withdrawn: blocking goes on and blocked attempts are still recorded (the company's
     // rule acting, a system record); allowed visits are no longer collected.

@@ -101,6 +101,7 @@ struct Running {
     resolver: Arc<Resolver>,
     tasks: tokio::task::JoinSet<()>,
     redirected: bool,
+    web_port: Option<u16>,
 }
 
 impl Running {
@@ -150,18 +151,24 @@ impl Running {
             }
             web_port = Some(config.web_port);
         }
-        let mut running = Running { resolver, tasks, redirected: false };
+        let mut running = Running { resolver, tasks, redirected: false, web_port };
         if config.redirect {
-            let r = nft::Redirect {
-                dns: config.listen,
-                mark: config.mark,
-                block_dot: running.resolver.current().options().block_doh,
-                web_port,
-            };
-            tokio::task::spawn_blocking(move || nft::install(&r)).await??;
-            running.redirected = true;
+            running.redirect(config).await?;
         }
         Ok(running)
+    }
+
+    /// Install (or replace, after a policy change) the nftables redirect.
+    async fn redirect(&mut self, config: &WebConfig) -> anyhow::Result<()> {
+        let r = nft::Redirect {
+            dns: config.listen,
+            mark: config.mark,
+            block_dot: self.resolver.current().options().block_doh,
+            web_port: self.web_port,
+        };
+        tokio::task::spawn_blocking(move || nft::install(&r)).await??;
+        self.redirected = true;
+        Ok(())
     }
 
     fn stop(mut self) {
@@ -227,10 +234,16 @@ pub async fn supervise(mut w: Web) {
                         problems.extend(warnings);
                         tracing::info!(rules = filter.rules(), "web filter rules loaded");
                         let filter = Arc::new(filter);
-                        match &running {
+                        match &mut running {
                             Some(r) => {
                                 if let Ok(mut f) = r.resolver.filter.write() {
                                     *f = filter;
+                                }
+                                // block_doh decides the DoT reset in the redirect too.
+                                if r.redirected {
+                                    if let Err(e) = r.redirect(&w.config).await {
+                                        problems.push(format!("updating the redirect failed: {e:#}"));
+                                    }
                                 }
                                 built_for = Some(want);
                             }
