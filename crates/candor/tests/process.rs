@@ -82,8 +82,9 @@ async fn exec_and_exit_from_netlink_and_the_proc_scan_fallback() {
     assert_eq!((exit["type"].as_str(), exit["pid"].as_u64()), (Some("process_exit"), start["pid"].as_u64()));
     assert_eq!(exit["exit_code"], 0);
     let dur = evs[1].1.unwrap();
-    // Upper slack: under a loaded CI machine the agent can read the exit late (seen: +377 ms).
-    assert!((1_000..=ran + 800).contains(&dur), "run time {dur} ms, measured {ran} ms");
+    // Slack both ways: on a loaded CI machine the agent can read the exit late (seen: +377 ms)
+    // or the start late (seen: a 1.2 s run recorded as 707 ms).
+    assert!((ran.saturating_sub(800)..=ran + 800).contains(&dur), "run time {dur} ms, measured {ran} ms");
     let sleep = wait_events(&server, agent.id, "/usr/bin/sleep", 1).await;
     assert_eq!(sleep[0].2["package"], "coreutils", "owner from dpkg");
 
