@@ -45,6 +45,12 @@ impl Recorder {
             })
     }
 
+    /// Whether `c` may be collected at `ts_ms` (policy × consent × hours):
+    /// sources that capture something costly (screens) ask before capturing.
+    pub fn collecting(&self, c: Category, ts_ms: i64) -> bool {
+        self.allows(c) && self.in_hours(c, ts_ms)
+    }
+
     /// Returns false when the agent is shutting down.
     pub async fn record(&self, r: Record) -> bool {
         if !self.allows(r.category) || !self.in_hours(r.category, r.ts_ms) {

@@ -139,6 +139,13 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
         notices.clone(),
         stop.clone(),
     ));
+    sources.spawn(sources::screen::supervise(
+        recorder.clone(),
+        policy_rx.clone(),
+        config.x11.clone(),
+        notices.clone(),
+        stop.clone(),
+    ));
     sources.spawn(sources::process::supervise(
         recorder.clone(),
         policy_rx.clone(),

@@ -301,6 +301,25 @@ pub enum Payload {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         bytes_in: Option<u64>,
     },
+    /// A recorded screen frame (or one part of it: parts share `ts_ms`).
+    /// The agent sends the encoded frame in `data` (base64); the server
+    /// moves it to the blob store and keeps `blob` (its SHA-256) instead.
+    ScreenFrame {
+        /// The X display (or session) it shows.
+        display: String,
+        width: u32,
+        height: u32,
+        key: bool,
+        /// Tiles carried.
+        tiles: u32,
+        bytes: u64,
+        /// What started recording: `interval`, or the program or title that triggered it.
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        blob: Option<String>,
+    },
 }
 
 impl Payload {
@@ -319,6 +338,7 @@ impl Payload {
             Payload::Activity { .. } | Payload::AppInfo { .. } => Some(Category::Activity),
             Payload::ProcessStart { .. } | Payload::ProcessExit { .. } => Some(Category::Process),
             Payload::WebVisit { .. } => Some(Category::Web),
+            Payload::ScreenFrame { .. } => Some(Category::Screen),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod api;
 pub mod batch;
 pub mod event;
 pub mod policy;
+pub mod screen;
 pub mod software;
 pub mod token;
 pub mod web;

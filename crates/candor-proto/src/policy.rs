@@ -56,6 +56,7 @@ pub struct PolicyDoc {
     /// work hours; nothing personal is recorded outside it. `None`: always.
     pub collect_hours: Option<crate::software::Schedule>,
     pub web: crate::web::WebOptions,
+    pub screen: crate::screen::ScreenOptions,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -136,6 +136,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         login_limiter: Default::default(),
         chat,
         web,
+        blobs: Arc::new(data.blobs),
     });
     web::spawn_fetcher(state.clone());
     presence::spawn(state.clone());

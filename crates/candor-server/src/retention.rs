@@ -32,7 +32,40 @@ pub async fn purge_now(state: &Arc<AppState>) -> Result<Vec<PurgeRecord>, ApiErr
     // Purged chat messages leave the search index too (queued by the purge).
     let chat = state.chat.clone();
     state.db(move |s| chat.apply_purges(s)).await?;
+    delete_blobs(state).await?;
     Ok(out)
+}
+
+/// Delete the blob files a purge left unreferenced. The queue is written in
+/// the purge's transaction and emptied only after the files are gone, so a
+/// crash in between repeats the deletion rather than leaking files.
+async fn delete_blobs(state: &Arc<AppState>) -> Result<(), ApiError> {
+    loop {
+        let keys = state.db(|s| s.blob_purge_queue(1000)).await?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let blobs = state.blobs.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            use crate::store::blob::BlobStore as _;
+            let mut done = Vec::with_capacity(keys.len());
+            for k in keys {
+                if let Err(e) = blobs.delete(&k) {
+                    tracing::warn!(blob = %k, error = %e, "cannot delete a purged blob; it stays queued");
+                    break;
+                }
+                done.push(k);
+            }
+            done
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+        let progressed = !done.is_empty();
+        state.db(move |s| s.blobs_purged(&done)).await?;
+        if !progressed {
+            return Ok(());
+        }
+    }
 }
 
 pub fn spawn(state: Arc<AppState>) {

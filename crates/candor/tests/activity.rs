@@ -6,130 +6,11 @@
 
 mod common;
 
+use common::display::*;
 use common::*;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Display {
-    name: String,
-    xvfb: Child,
-    others: Vec<Child>,
-    /// Xauthority file clients need, when the server checks cookies.
-    auth: Option<std::path::PathBuf>,
-}
-
-impl Display {
-    fn start(n: u32) -> Display {
-        Display::start_with(n, None)
-    }
-
-    /// A display that admits only clients with the cookie in `auth` (made with xauth).
-    fn start_with(n: u32, auth: Option<std::path::PathBuf>) -> Display {
-        let name = format!(":{n}");
-        let mut args =
-            vec![name.clone(), "-screen".into(), "0".into(), "1280x800x24".into(), "-nolisten".into(), "tcp".into()];
-        if let Some(a) = &auth {
-            let cookie: String = (0..16).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
-            let ok = Command::new("xauth")
-                .args(["-f", &a.to_string_lossy(), "add", &name, "MIT-MAGIC-COOKIE-1", &cookie])
-                .status()
-                .expect("xauth (apt-get install xauth)")
-                .success();
-            assert!(ok, "xauth add");
-            args.extend(["-auth".into(), a.to_string_lossy().into_owned()]);
-        }
-        let xvfb = Command::new("Xvfb")
-            .args(&args)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb (apt-get install xvfb; scripts/test installs it)");
-        let socket = format!("/tmp/.X11-unix/X{n}");
-        let t = Instant::now();
-        while !std::path::Path::new(&socket).exists() {
-            assert!(t.elapsed() < Duration::from_secs(10), "Xvfb did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let mut d = Display { name, xvfb, others: vec![], auth };
-        d.spawn("openbox", &[]);
-        std::thread::sleep(Duration::from_millis(500));
-        d
-    }
-
-    fn command(&self, prog: &str) -> Command {
-        let mut c = Command::new(prog);
-        c.env("DISPLAY", &self.name);
-        if let Some(a) = &self.auth {
-            c.env("XAUTHORITY", a);
-        }
-        c
-    }
-
-    fn spawn(&mut self, prog: &str, args: &[&str]) {
-        let c = self.command(prog).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        self.others.push(c);
-    }
-
-    fn window(&mut self, title: &str) {
-        self.spawn("xterm", &["-T", title, "-e", "sleep", "600"]);
-        let t = Instant::now();
-        while !self.xdotool(&["search", "--name", title]) {
-            assert!(t.elapsed() < Duration::from_secs(10), "window {title} did not appear");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn focus(&self, title: &str) {
-        assert!(self.xdotool(&["search", "--name", title, "windowactivate", "--sync"]), "focus {title}");
-    }
-
-    fn xdotool(&self, args: &[&str]) -> bool {
-        self.command("xdotool").args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success()
-    }
-
-    fn stop(&mut self) {
-        for c in self.others.iter_mut().chain(std::iter::once(&mut self.xvfb)) {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        self.others.clear();
-    }
-}
-
-impl Drop for Display {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Claim display `n` for this test process: parallel tests (separate
-/// processes) must not share one, including while a test restarts its X
-/// server. A claim whose process is gone is stale and taken over.
-fn claim(n: u32) -> bool {
-    let path = format!("/tmp/candor-test-display-{n}");
-    if let Some(pid) = std::fs::read_to_string(&path).ok().and_then(|p| p.trim().parse::<u32>().ok()) {
-        if pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            return false;
-        }
-        let _ = std::fs::remove_file(&path);
-    }
-    if std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-        || std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
-    {
-        return false;
-    }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, std::process::id().to_string().as_bytes()))
-        .is_ok()
-}
-
-fn free_display() -> u32 {
-    let base = 100 + std::process::id() % 400;
-    (base..base + 400).find(|n| claim(*n)).expect("a free X display number")
-}
 
 type Span = (String, String, bool, i64, i64);
 
@@ -538,10 +419,6 @@ async fn lock_state_from_logind_locked_hint() {
     let locked_ms: i64 = states.iter().filter(|s| s.0 == "locked").map(|s| s.1).sum();
     // Locked for 7 s; a LockedHint change wakes the watcher at once.
     assert!((6_000..=8_000).contains(&locked_ms), "locked {locked_ms} ms");
-}
-
-fn free_display_after(n: u32) -> u32 {
-    (n + 1..n + 400).find(|k| claim(*k)).expect("a free X display number")
 }
 
 async fn wait_spans(server: &Server, agent: u64, title: &str) -> Vec<Span> {

@@ -11,6 +11,7 @@ pub mod procinfo;
 pub mod sessions;
 pub mod users;
 pub mod x11;
+pub mod x11_capture;
 pub mod xauth;
 
 /// The focused window as the display server describes it. Everything here

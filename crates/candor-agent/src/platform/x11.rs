@@ -23,15 +23,27 @@ use x11rb::rust_connection::{DefaultStream, RustConnection};
 /// Longest property value read, in bytes (titles longer than this are cut).
 const MAX_PROPERTY: u32 = 4096;
 
-struct Atoms {
-    active: Atom,
+pub(crate) struct Atoms {
+    pub(crate) active: Atom,
     net_wm_name: Atom,
     utf8: Atom,
     compound_text: Atom,
     wm_pid: Atom,
 }
 
-fn atom(conn: &RustConnection, name: &str) -> Result<Atom, Box<dyn std::error::Error>> {
+impl Atoms {
+    pub(crate) fn intern(conn: &RustConnection) -> Result<Atoms, Box<dyn std::error::Error>> {
+        Ok(Atoms {
+            active: atom(conn, "_NET_ACTIVE_WINDOW")?,
+            net_wm_name: atom(conn, "_NET_WM_NAME")?,
+            utf8: atom(conn, "UTF8_STRING")?,
+            compound_text: atom(conn, "COMPOUND_TEXT")?,
+            wm_pid: atom(conn, "_NET_WM_PID")?,
+        })
+    }
+}
+
+pub(crate) fn atom(conn: &RustConnection, name: &str) -> Result<Atom, Box<dyn std::error::Error>> {
     Ok(conn.intern_atom(false, name.as_bytes())?.reply()?.atom)
 }
 
@@ -40,7 +52,7 @@ fn raw_property(conn: &RustConnection, win: Window, prop: Atom, kind: Atom) -> O
     (reply.format == 8 || reply.format == 32).then_some((reply.type_, reply.value))
 }
 
-fn property(conn: &RustConnection, win: Window, prop: Atom, kind: Atom) -> Option<Vec<u8>> {
+pub(crate) fn property(conn: &RustConnection, win: Window, prop: Atom, kind: Atom) -> Option<Vec<u8>> {
     raw_property(conn, win, prop, kind).map(|(_, v)| v)
 }
 
@@ -72,7 +84,7 @@ fn server_pid(conn: &RustConnection, win: Window) -> Option<u32> {
     reply.ids.iter().find(|id| id.spec.mask == ClientIdMask::LOCAL_CLIENT_PID)?.value.first().copied()
 }
 
-fn window_info(conn: &RustConnection, atoms: &Atoms, win: Window, xres: bool) -> WindowInfo {
+pub(crate) fn window_info(conn: &RustConnection, atoms: &Atoms, win: Window, xres: bool) -> WindowInfo {
     let title = property(conn, win, atoms.net_wm_name, atoms.utf8)
         .and_then(text)
         .or_else(|| text_property(conn, atoms, win, AtomEnum::WM_NAME.into()));
@@ -148,7 +160,7 @@ pub struct Target {
     pub session: Option<String>,
 }
 
-fn connect(t: &Target) -> Result<(RustConnection, usize), Box<dyn std::error::Error>> {
+pub(crate) fn connect(t: &Target) -> Result<(RustConnection, usize), Box<dyn std::error::Error>> {
     let Some((name, data)) = &t.auth else {
         return Ok(x11rb::connect(t.display.as_deref())?);
     };
@@ -225,13 +237,7 @@ fn session(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (conn, screen) = connect(target)?;
     let root = conn.setup().roots.get(screen).ok_or("no such screen")?.root;
-    let atoms = Atoms {
-        active: atom(&conn, "_NET_ACTIVE_WINDOW")?,
-        net_wm_name: atom(&conn, "_NET_WM_NAME")?,
-        utf8: atom(&conn, "UTF8_STRING")?,
-        compound_text: atom(&conn, "COMPOUND_TEXT")?,
-        wm_pid: atom(&conn, "_NET_WM_PID")?,
-    };
+    let atoms = Atoms::intern(&conn)?;
     let xres = conn.extension_information(x11rb::protocol::res::X11_EXTENSION_NAME)?.is_some();
     if !xres {
         tracing::warn!("the X server lacks X-Resource: window pids cannot be verified, applications go by WM_CLASS");

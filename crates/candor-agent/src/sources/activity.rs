@@ -155,7 +155,7 @@ const SESSION_POLL: Duration = Duration::from_secs(2);
 /// The displays to watch now, by key: the configured display; else every
 /// active X11 login session (logind), each with its own user (and, when its
 /// watcher starts, its own cookie); else `$DISPLAY` or `:0`.
-fn targets(x11: &X11Config) -> Vec<(String, Target, Option<GraphicalSession>)> {
+pub(crate) fn targets(x11: &X11Config) -> Vec<(String, Target, Option<GraphicalSession>)> {
     if let Some(d) = &x11.display {
         return vec![(d.clone(), Target { display: Some(d.clone()), ..Default::default() }, None)];
     }

@@ -3,4 +3,5 @@
 
 pub mod activity;
 pub mod process;
+pub mod screen;
 pub mod synthetic;

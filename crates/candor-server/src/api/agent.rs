@@ -116,10 +116,23 @@ pub async fn ingest(
         )));
     }
     let allowed = allowed(&state, agent_id).await?;
-    let (events, refused): (Vec<_>, Vec<_>) = decoded.events.into_iter().partition(|e| allowed.contains(e.category));
+    let (mut events, refused): (Vec<_>, Vec<_>) =
+        decoded.events.into_iter().partition(|e| allowed.contains(e.category));
     if !refused.is_empty() {
         tracing::warn!(agent_id, refused = refused.len(), "refused events of categories not allowed for this agent");
     }
+    let (events, screens) = if events.iter().any(|e| e.category == candor_proto::Category::Screen) {
+        let blobs = state.blobs.clone();
+        tokio::task::spawn_blocking(move || {
+            let rows = crate::ingest::screen::store_frames(blobs.as_ref(), agent_id, &mut events);
+            rows.map(|r| (events, r))
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("storing screen frames: {e}")))?
+    } else {
+        (events, Vec::new())
+    };
     let tz = crate::company_time::parse_tz(&state.config.console.timezone).map_err(ApiError::internal)?;
     let (rollups, apps) = crate::ingest::rollup::deltas(tz, &events);
     let item = IngestItem {
@@ -128,6 +141,7 @@ pub async fn ingest(
         rollups,
         apps,
         web: crate::ingest::web_rollup::deltas(tz, &events),
+        screens,
         alerts: crate::ingest::alerts::raised_by(agent_id, &events, &refused),
         refused: refused.iter().map(|e| e.seq).collect(),
         events,

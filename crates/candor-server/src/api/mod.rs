@@ -33,6 +33,8 @@ pub struct AppState {
     pub(crate) login_limiter: auth::LoginLimiter,
     pub chat: Arc<crate::chat::Chat>,
     pub web: Arc<crate::web::WebLists>,
+    /// Screen frames (and other large objects) by content.
+    pub blobs: Arc<crate::store::blob::FolderBlobStore>,
 }
 
 pub type State = axum::extract::State<Arc<AppState>>;
@@ -139,7 +141,9 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    use admin::{activity, admins, agents, alerts, chat, dashboard, events, org, policies, reports, retention, web};
+    use admin::{
+        activity, admins, agents, alerts, chat, dashboard, events, org, policies, reports, retention, screen, web,
+    };
     let body_limit = state.config.ingest.max_batch_bytes;
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", assets::INDEX) }))
@@ -218,6 +222,8 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(crate::web::MAX_LIST_BYTES * 2)),
         )
         .route("/api/v1/web/lists/{id}", delete(web::delete_list))
+        .route("/api/v1/screen/frames", get(screen::frames))
+        .route("/api/v1/screen/image", get(screen::image))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)

@@ -8,6 +8,7 @@
 pub mod ack;
 pub mod alerts;
 pub mod rollup;
+pub mod screen;
 pub mod web_rollup;
 
 use crate::store::{IngestItem, IngestOutcome, Store};

@@ -45,6 +45,8 @@ pub struct IngestItem {
     pub apps: Vec<crate::ingest::rollup::AppUpsert>,
     /// Web visit rollup deltas, applied for newly stored events only.
     pub web: Vec<crate::ingest::web_rollup::WebDelta>,
+    /// Screen frames (already in the blob store) to index.
+    pub screens: Vec<ScreenFrame>,
 }
 
 /// Alert severity: the same scale as content rules', so a DLP rule's
@@ -480,8 +482,37 @@ pub trait WebStore {
     fn set_web_list_fetch_error(&self, id: u64, error: &str, now_ms: i64) -> Result<()>;
 }
 
+/// One recorded screen frame (or part of one) in the time index.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ScreenFrame {
+    pub agent_id: u64,
+    pub seq: u64,
+    pub ts_ms: i64,
+    pub display: String,
+    pub width: u32,
+    pub height: u32,
+    pub key: bool,
+    pub tiles: u32,
+    pub bytes: u64,
+    pub reason: String,
+    pub blob: String,
+}
+
+/// The screen frame index, and blob files whose rows a purge removed.
+pub trait ScreenStore {
+    /// Frames of `agents` in `from_ms..=to_ms`, oldest first, at most `limit`.
+    fn screen_frames(&self, agents: &[u64], from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<ScreenFrame>>;
+    /// What showing `display` of `agent` at `at_ms` takes: the last key frame
+    /// at or before it and every frame after that up to `at_ms`, in order.
+    fn screen_chain(&self, agent: u64, display: &str, at_ms: i64) -> Result<Vec<ScreenFrame>>;
+    /// Blob keys queued for deletion by a purge (at most `limit`).
+    fn blob_purge_queue(&self, limit: u32) -> Result<Vec<String>>;
+    /// The files of these keys are gone: forget them.
+    fn blobs_purged(&self, keys: &[String]) -> Result<()>;
+}
+
 pub trait Store:
-    AdminStore + AlertStore + ActivityStore + RetentionStore + ChatStore + WebStore + Send + Sync + 'static
+    AdminStore + AlertStore + ActivityStore + RetentionStore + ChatStore + WebStore + ScreenStore + Send + Sync + 'static
 {
     // Ingest (called by the single ingest writer).
     fn ingest(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>>;

@@ -14,6 +14,7 @@ pub mod org;
 pub mod policies;
 pub mod reports;
 pub mod retention;
+pub mod screen;
 pub mod web;
 
 use super::auth::AdminSession;

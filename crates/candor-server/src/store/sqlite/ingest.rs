@@ -139,6 +139,11 @@ pub(super) fn run(store: &SqliteStore, items: &[IngestItem]) -> Result<Vec<Inges
             let mut seen_app = tx.prepare_cached(
                 "INSERT OR IGNORE INTO applications (app, first_seen_ms, updated_ms) VALUES (?1, ?2, ?2)",
             )?;
+            let mut screen = tx.prepare_cached(
+                "INSERT OR IGNORE INTO screen_frames
+                   (agent_id, seq, ts_ms, display, width, height, key, tiles, bytes, reason, blob)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
             let mut update = tx.prepare_cached(
                 "UPDATE agents SET acked_seq = ?2, refused_events = refused_events + ?3 WHERE id = ?1",
             )?;
@@ -150,6 +155,21 @@ pub(super) fn run(store: &SqliteStore, items: &[IngestItem]) -> Result<Vec<Inges
                 let fresh = fresh_rollups(&mut existing, agent, &item.rollups)?;
                 let web_stored = stored_seqs(&mut existing, agent, item.web.iter().map(|d| d.seq))?;
                 let stored = insert_events(&tx, &mut insert, agent, &item.events)?;
+                for f in &item.screens {
+                    screen.execute(params![
+                        agent,
+                        f.seq as i64,
+                        f.ts_ms,
+                        f.display,
+                        f.width,
+                        f.height,
+                        f.key,
+                        f.tiles,
+                        f.bytes as i64,
+                        f.reason,
+                        f.blob
+                    ])?;
+                }
                 for d in item.web.iter().filter(|d| !web_stored.contains(&d.seq)) {
                     web.execute(params![d.day, agent, d.domain, d.blocked, d.visits, d.bytes, d.dwell_ms, d.ts_ms])?;
                 }
@@ -238,6 +258,7 @@ mod tests {
             agent_id: agent,
             rollups: vec![],
             web: vec![],
+            screens: vec![],
             apps: vec![],
             floor: 1,
             events: events.clone(),

@@ -13,6 +13,7 @@ mod chat;
 mod ingest;
 mod records;
 mod retention;
+mod screen;
 mod web;
 
 use super::{Result, StoreError};
@@ -32,6 +33,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("schema_v6.sql"),
     include_str!("schema_v7.sql"),
     include_str!("schema_v8.sql"),
+    include_str!("schema_v9.sql"),
 ];
 
 pub struct SqliteStore {

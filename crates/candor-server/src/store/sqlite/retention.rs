@@ -66,6 +66,16 @@ impl RetentionStore for SqliteStore {
                 break;
             }
         }
+        let mut frames = 0u64;
+        if category == Category::Screen {
+            loop {
+                let n = self.write(|c| Ok(super::screen::purge_chunk(c, cutoff_ms, HELD, CHUNK)?))?;
+                frames += n;
+                if (n as i64) < CHUNK {
+                    break;
+                }
+            }
+        }
         if category == Category::Chat {
             loop {
                 let n = self.purge_chat_chunk(cutoff_ms, CHUNK)?;
@@ -85,7 +95,8 @@ impl RetentionStore for SqliteStore {
                 (Some(day), Some(table)) => c
                     .execute(&format!("DELETE FROM {table} WHERE day < ?1 AND agent_id NOT IN ({HELD})"), [day])?
                     as u64,
-                _ => 0,
+                // For screens, the rollups are the frame index rows.
+                _ => frames,
             };
             let held: i64 = c.query_row(&format!("SELECT count(*) FROM ({HELD})"), [], |r| r.get(0))?;
             // A run that found nothing to delete leaves no row (it would be most rows).

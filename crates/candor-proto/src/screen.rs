@@ -1,0 +1,78 @@
+//! The policy's screen section: when frames are captured, what is hidden
+//! from them, and how they are encoded.
+
+use serde::{Deserialize, Serialize};
+
+/// When to record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// Every `interval_secs` (unchanged screens add nothing).
+    #[default]
+    Interval,
+    /// Only while one of `apps` runs.
+    Running,
+    /// Only while one of `apps` has the focus (or a focused title matches `title_pattern`).
+    Focused,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScreenOptions {
+    pub trigger: Trigger,
+    /// Executable names (e.g. `libreoffice`, `wps`) for the app triggers.
+    pub apps: Vec<String>,
+    /// For `focused`: a regex on the focused window's title that also triggers.
+    pub title_pattern: Option<String>,
+    /// Seconds between captures while recording.
+    pub interval_secs: u32,
+    /// No input for this long pauses recording (0: never); a locked
+    /// session is never recorded.
+    pub pause_idle_secs: u32,
+    /// Windows of these executables are blanked out of every frame
+    /// (banking, health, personal messengers).
+    pub hide_apps: Vec<String>,
+    /// JPEG quality of the stored tiles (decision 0015: 70 keeps every
+    /// frame's SSIM ≥ 0.95 on office screens).
+    pub quality: u8,
+}
+
+impl Default for ScreenOptions {
+    fn default() -> Self {
+        ScreenOptions {
+            trigger: Trigger::Interval,
+            apps: Vec::new(),
+            title_pattern: None,
+            interval_secs: 10,
+            pause_idle_secs: 300,
+            hide_apps: Vec::new(),
+            quality: 70,
+        }
+    }
+}
+
+impl ScreenOptions {
+    /// Why the options are unusable, if they are.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.interval_secs == 0 || self.interval_secs > 3600 {
+            return Err(format!("screen.interval_secs must be 1..=3600, not {}", self.interval_secs));
+        }
+        if !(10..=100).contains(&self.quality) {
+            return Err(format!("screen.quality must be 10..=100, not {}", self.quality));
+        }
+        if self.trigger != Trigger::Interval && self.apps.is_empty() && self.title_pattern.is_none() {
+            return Err("screen.trigger names programs, but screen.apps is empty".into());
+        }
+        if let Some(p) = &self.title_pattern {
+            if p.len() > 1024 {
+                return Err("screen.title_pattern is longer than 1024 bytes".into());
+            }
+        }
+        for a in self.apps.iter().chain(&self.hide_apps) {
+            if a.is_empty() || a.len() > 255 || a.contains('/') {
+                return Err(format!("screen app {a:?} must be an executable's file name"));
+            }
+        }
+        Ok(())
+    }
+}
