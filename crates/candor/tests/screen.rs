@@ -204,6 +204,31 @@ async fn screen_recording_on_real_x11() {
         .await;
     assert_eq!(s, 403, "the system admin sees no screens");
 
+    // The console page plays the day back.
+    let b = common::browser::Browser::start().await;
+    let console = format!("{}/", server.url);
+    b.login(&console, "sec", &team.sec_password).await;
+    let recorded = {
+        let mut ts: Vec<i64> = frames(&server, agent.id).iter().map(|f| f.1).collect();
+        ts.dedup();
+        ts.len()
+    };
+    b.goto(&format!("{console}#/screen/{emp}")).await;
+    b.page_ok("screen").await;
+    let first = b.wait_text("#screen-time", "(1/").await;
+    let n_instants: usize = first.rsplit('/').next().unwrap().trim_end_matches(')').parse().unwrap();
+    assert!(n_instants >= recorded, "{first}: every recorded instant is on the scrubber");
+    let loaded = "const i = document.querySelector('#screen-image'); return i.complete ? i.naturalWidth : 0";
+    wait_until(Duration::from_secs(10), "the first picture shown", async || {
+        b.client.execute(loaded, vec![]).await.unwrap() == json!(1024)
+    })
+    .await;
+    b.client.execute("document.querySelector('#screen-speed').value = '60'", vec![]).await.unwrap();
+    b.click("#screen-play").await;
+    b.wait_text("#screen-time", &format!("({n_instants}/{n_instants})")).await;
+    b.screenshot("screen").await;
+    drop(b);
+
     // The program ends: recording stops.
     x.xdotool(&["search", "--name", "Ledger", "windowkill"]);
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -87,6 +87,7 @@ const PAGES = [
   ["apps", "nav_apps", "view_policies", pageApps],
   ["software", "nav_software", "view_policies", pageSoftware],
   ["web", "nav_web", "view_events", pageWeb],
+  ["screen", "nav_screen", "view_events", pageScreen],
   ["chat", "nav_chat", "view_chat", pageChat],
   ["alerts", "nav_alerts", "view_alerts", pageAlerts],
   ["events", "nav_events", "view_events", pageEvents],
@@ -444,6 +445,71 @@ async function pageWeb(main) {
 
 // Text with the character ranges [from, to) marked; ranges count Unicode
 // characters (as the API does), not UTF-16 units.
+// Screen playback: one employee's day, a display, a scrubber over its
+// recorded instants, N× playback, and jumps to the day's activity and alerts.
+async function pageScreen(main, arg) {
+  const [emp, date] = (arg || "").split("@");
+  const pick = select("employee", [["", t("choose_employee")], ...S.employees.map((e) => [e.id, e.name])], emp);
+  pick.id = "screen-employee";
+  const day = h("input#screen-date", { type: "date", value: date || today() });
+  const go = () => { if (pick.value) location.hash = `#/screen/${pick.value}@${day.value}`; };
+  pick.addEventListener("change", go); day.addEventListener("change", go);
+  main.append(h("h1", t("nav_screen")), h("p.muted", t("screen_help")), h("div.row", h("label", t("employee"), pick), h("label", t("date"), day)));
+  if (!emp) return;
+  const tl = await api(`/api/v1/employees/${Number(emp)}/timeline?date=${encodeURIComponent(date || today())}`);
+  const fr = await api(`/api/v1/screen/frames?employee=${Number(emp)}&from_ms=${tl.day_start_ms}&to_ms=${tl.day_end_ms}`);
+  const displays = [...new Set(fr.frames.map((f) => `${f.agent_id} ${f.display}`))];
+  main.append(h("h2", `${tl.employee.name} · ${tl.date}`));
+  if (!displays.length) { main.append(h("p.muted#screen-none", t("screen_no_frames"))); return; }
+  const bytes = fr.frames.reduce((a, f) => a + f.bytes, 0);
+  main.append(h("div.cards", [["screen_frames", fmtNum(fr.frames.length) + (fr.truncated ? "+" : "")], ["screen_keys", fmtNum(fr.frames.filter((f) => f.key).length)], ["screen_bytes", fmtBytes(bytes)]]
+    .map(([k, v]) => h("div.card#card-" + k, h("div.num", v), h("div.label", t(k))))));
+  const which = select("display", displays.map((d) => [d, `#${d.split(" ")[0]} ${d.split(" ").slice(1).join(" ")}`]), displays[0]);
+  which.id = "screen-display";
+  const img = h("img#screen-image", { alt: t("nav_screen") });
+  const when = h("span.mono#screen-time"), why = h("span.muted#screen-reason");
+  const scrub = h("input#screen-scrub", { type: "range", min: 0, value: 0 });
+  const speed = select("speed", [1, 2, 4, 8, 16, 60].map((n) => [n, n + "×"]), 8);
+  speed.id = "screen-speed";
+  const play = h("button#screen-play", t("screen_play"));
+  let instants = [], at = 0, timer = null;
+  const show = (i) => {
+    at = Math.max(0, Math.min(instants.length - 1, i));
+    const f = instants[at];
+    scrub.value = at;
+    img.src = `/api/v1/screen/image?agent=${f.agent_id}&display=${encodeURIComponent(f.display)}&at_ms=${f.ts_ms}`;
+    when.textContent = `${fmtTime(f.ts_ms)} (${at + 1}/${instants.length})`;
+    why.textContent = f.reason + (f.key ? ` · ${t("screen_key")}` : "");
+  };
+  const stop = () => { clearTimeout(timer); timer = null; play.textContent = t("screen_play"); };
+  const step = () => {
+    if (at >= instants.length - 1) return stop();
+    // Real time divided by the speed, long pauses shortened to 3 s.
+    const wait = Math.min(3000, (instants[at + 1].ts_ms - instants[at].ts_ms) / Number(speed.value));
+    timer = setTimeout(() => { show(at + 1); step(); }, wait);
+  };
+  play.addEventListener("click", () => { if (timer) return stop(); play.textContent = t("screen_pause"); step(); });
+  scrub.addEventListener("input", () => { stop(); show(Number(scrub.value)); });
+  const pickDisplay = () => {
+    stop();
+    const [agent, ...d] = which.value.split(" ");
+    const seen = new Set();
+    instants = fr.frames.filter((f) => String(f.agent_id) === agent && f.display === d.join(" ") && !seen.has(f.ts_ms) && seen.add(f.ts_ms));
+    scrub.max = instants.length - 1;
+    show(0);
+  };
+  which.addEventListener("change", pickDisplay);
+  // Jump to the instant shown at an event's time.
+  const jump = (ts) => { stop(); let i = 0; while (i + 1 < instants.length && instants[i + 1].ts_ms <= ts) i++; show(i); };
+  const marks = [...tl.events.filter((e) => e.payload.type === "activity" && e.payload.state === "active").map((e) => [e.ts_ms, appName(e.payload)]),
+    ...tl.alerts.map((a) => [a.ts_ms, t("alert_" + a.kind)])].sort((a, b) => a[0] - b[0]).slice(0, 300);
+  main.append(h("div.panel", h("div.row", h("label", t("screen_display"), which), play, h("label", t("screen_speed"), speed), when, why), scrub, h("div.screen", img)));
+  if (marks.length) {
+    main.append(h("h2", t("screen_jump")), h("div#screen-marks", table(["time", "detail"], marks.map(([ts, label]) => ({ ts, cells: [fmtTime(ts), label] })), (r) => jump(r.ts))));
+  }
+  pickDisplay();
+}
+
 function marked(text, ranges) {
   const chars = Array.from(text);
   const out = [];
