@@ -90,3 +90,111 @@ async fn purge_respects_periods_and_legal_holds() {
     let log = team.aud.get("/api/v1/access-log").await;
     assert!(log.as_array().unwrap().iter().any(|e| e["action"] == "legal_hold.release"));
 }
+
+/// A frame of a `w`×`h` picture filled with `shade` plus a bar at `bar`.
+fn frame(enc: &mut candor_screen::Encoder, shade: u8, bar: usize) -> Vec<u8> {
+    let mut img = candor_screen::Image::new(256, 128);
+    img.rgb.fill(shade);
+    for y in 0..16 {
+        for x in bar..bar + 32 {
+            img.rgb[(y * 256 + x) * 3] = 255;
+        }
+    }
+    enc.encode(&img).unwrap().remove(0).bytes
+}
+
+fn screen_event(seq: u64, ts_ms: i64, display: &str, bytes: &[u8]) -> candor_proto::Event {
+    use base64::Engine as _;
+    let (h, _) = candor_screen::Header::parse(bytes).unwrap();
+    candor_proto::Event {
+        seq,
+        ts_ms,
+        duration_ms: None,
+        category: candor_proto::Category::Screen,
+        payload: candor_proto::Payload::ScreenFrame {
+            display: display.into(),
+            width: h.width,
+            height: h.height,
+            key: h.key,
+            tiles: h.tiles.len() as u32,
+            bytes: bytes.len() as u64,
+            reason: "interval".into(),
+            data: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            blob: None,
+        }
+        .to_json(),
+    }
+}
+
+/// Old screen frames go with their blob files, except those a kept frame
+/// still builds on (its key frame) and files another kept frame shares;
+/// held employees keep everything.
+#[tokio::test]
+async fn screen_purge_deletes_frames_and_files_but_never_a_kept_frames_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), "[retention]\nscreen_days = 1\n").await;
+    let a = Agent::enroll(&server, "a", &fast_agent_toml(""));
+    let b = Agent::enroll(&server, "b", &fast_agent_toml(""));
+    let team = server.team().await;
+    team.setup_collection(a.id, &["screen"], true).await;
+    let held =
+        team.sys.post("/api/v1/employees", json!({"name": "李四", "username": "lisi"})).await["id"].as_u64().unwrap();
+    team.sys.put(&format!("/api/v1/agents/{}/assignment", b.id), json!({"employee_id": held})).await;
+    team.consent(held, "screen", true).await;
+    team.sys.put(&format!("/api/v1/employees/{held}/legal-hold"), json!({"reason": "调查"})).await;
+
+    let now = candor_proto::now_ms();
+    let old = now - 3 * 86_400_000;
+    let opts = candor_screen::EncoderOptions { quality: 80, ..Default::default() };
+    let mut e0 = candor_screen::Encoder::new(opts);
+    let (k1, d2) = (frame(&mut e0, 40, 0), frame(&mut e0, 40, 64));
+    e0.reset();
+    let (k3, d4) = (frame(&mut e0, 90, 0), frame(&mut e0, 90, 128));
+    // Display :1 has one old key frame with the same picture as k3: one shared file.
+    let k5 = k3.clone();
+    let events = || {
+        vec![
+            screen_event(1, old, ":0", &k1),
+            screen_event(2, old + 10_000, ":0", &d2),
+            screen_event(3, old + 3_600_000, ":0", &k3),
+            screen_event(4, now - 3_600_000, ":0", &d4),
+            screen_event(5, old, ":1", &k5),
+        ]
+    };
+    for agent in [&a, &b] {
+        let (status, ack) = agent.send(&server, events()).await;
+        assert_eq!((status, ack["stored"].as_u64()), (200, Some(5)), "{ack}");
+    }
+    let file = |bytes: &[u8]| {
+        let key = candor_proto::token::sha256_hex(bytes);
+        tmp.path().join("data/blobs").join(&key[..2]).join(&key[2..4]).join(&key)
+    };
+    assert!([&k1, &d2, &k3, &d4].iter().all(|f| file(f).exists()));
+    let rows = |agent: u64| -> Vec<i64> {
+        let db = server.db();
+        let mut st = db.prepare("SELECT seq FROM screen_frames WHERE agent_id = ?1 ORDER BY seq").unwrap();
+        st.query_map([agent as i64], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+
+    let purged = team.sys.post("/api/v1/retention/purge", json!({})).await;
+    let screen = purged.as_array().unwrap().iter().find(|p| p["category"] == "screen").unwrap().clone();
+    assert_eq!(screen["rollups"], 3, "three frame index rows: {purged}");
+    assert_eq!(rows(a.id), vec![3, 4], "the key frame today's delta builds on stays");
+    assert_eq!(rows(b.id), vec![1, 2, 3, 4, 5], "held: nothing purged");
+    // Files: b (held) still references all of them, so nothing is deleted yet.
+    assert!([&k1, &d2, &k3, &d4].iter().all(|f| file(f).exists()));
+    let (s, _) = team
+        .sec
+        .call(reqwest::Method::GET, &format!("/api/v1/screen/image?agent={}&display=:0&at_ms={now}", a.id), None)
+        .await;
+    assert_eq!(s, 200, "today's frame still renders after the purge");
+
+    // The hold ends: b's old frames go too, and now their files.
+    team.sys.call(reqwest::Method::DELETE, &format!("/api/v1/employees/{held}/legal-hold"), None).await;
+    team.sys.post("/api/v1/retention/purge", json!({})).await;
+    assert_eq!(rows(b.id), vec![3, 4]);
+    assert!(!file(&k1).exists() && !file(&d2).exists(), "files no frame references are deleted");
+    assert!(file(&k3).exists() && file(&d4).exists(), "a file a kept frame uses stays (k5 shared k3's)");
+    let queued: i64 = server.db().query_row("SELECT count(*) FROM blob_purge_queue", [], |r| r.get(0)).unwrap();
+    assert_eq!(queued, 0, "the queue empties once the files are gone");
+}
