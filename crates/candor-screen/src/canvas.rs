@@ -1,13 +1,17 @@
 //! Composition: the picture at an instant is its last key frame with every
-//! later delta applied in order.
+//! later delta applied in order — moved tiles from the picture before,
+//! reused tiles from the ids given since the key frame, then the mosaic.
 
-use crate::format::{FrameError, Header, MOSAIC_COLS, TILE};
+use crate::format::{FrameError, Header, CACHE, MOSAIC_COLS, TILE};
 use crate::Image;
 
 /// The picture being composed.
 #[derive(Debug, Default)]
 pub struct Canvas {
     image: Option<Image>,
+    /// Mosaic tiles by id modulo [`CACHE`], each TILE×TILE RGB.
+    cache: Vec<Vec<u8>>,
+    next_id: u32,
 }
 
 /// Decode a frame's mosaic after checking it is exactly the size its header implies.
@@ -34,10 +38,17 @@ impl Canvas {
     /// Apply one stored frame. A corrupt frame leaves the canvas unchanged.
     pub fn apply(&mut self, frame: &[u8]) -> Result<(), FrameError> {
         let (header, jpeg) = Header::parse(frame)?;
-        let (mw, pixels) = mosaic(&header, jpeg)?;
+        let (mw, pixels) = if header.tiles.is_empty() { (0, Vec::new()) } else { mosaic(&header, jpeg)? };
         let (w, h) = (header.width, header.height);
+        if let Some((_, id)) = header.reused.iter().find(|(_, id)| *id >= self.next_id || self.next_id - id > CACHE) {
+            return Err(FrameError::BadCopy(format!(
+                "tile id {id} is not among the last {CACHE} before {}",
+                self.next_id
+            )));
+        }
         if header.key {
             self.image = Some(Image::new(w, h));
+            self.next_id = 0;
         }
         let img = match &mut self.image {
             Some(img) if (img.width, img.height) == (w, h) => img,
@@ -45,6 +56,28 @@ impl Canvas {
         };
         let (cols, _) = img.grid();
         let width = w as usize;
+        if !header.copies.is_empty() {
+            // Copies read the picture as it was before this frame.
+            let before = img.rgb.clone();
+            for &(t, dy) in &header.copies {
+                let (x0, y0) = ((t as usize % cols) * TILE, (t as usize / cols) * TILE);
+                let tw = (width - x0).min(TILE);
+                for y in y0..(y0 + TILE).min(h as usize) {
+                    let src = ((y as i64 - dy as i64) as usize * width + x0) * 3;
+                    let dst = (y * width + x0) * 3;
+                    img.rgb[dst..dst + tw * 3].copy_from_slice(&before[src..src + tw * 3]);
+                }
+            }
+        }
+        for &(t, id) in &header.reused {
+            let tile = &self.cache[(id % CACHE) as usize];
+            let (x0, y0) = ((t as usize % cols) * TILE, (t as usize / cols) * TILE);
+            let tw = (width - x0).min(TILE);
+            for dy in 0..TILE.min(h as usize - y0) {
+                let dst = ((y0 + dy) * width + x0) * 3;
+                img.rgb[dst..dst + tw * 3].copy_from_slice(&tile[dy * TILE * 3..(dy * TILE + tw) * 3]);
+            }
+        }
         for (slot, &t) in header.tiles.iter().enumerate() {
             let (x0, y0) = ((t as usize % cols) * TILE, (t as usize / cols) * TILE);
             let (mx, my) = ((slot % MOSAIC_COLS) * TILE, (slot / MOSAIC_COLS) * TILE);
@@ -54,6 +87,19 @@ impl Canvas {
                 let dst = ((y0 + dy) * width + x0) * 3;
                 img.rgb[dst..dst + tw * 3].copy_from_slice(&pixels[src..src + tw * 3]);
             }
+            // Every mosaic tile takes the next id, as the encoder numbered it.
+            let mut tile = Vec::with_capacity(TILE * TILE * 3);
+            for dy in 0..TILE {
+                let src = ((my + dy) * mw + mx) * 3;
+                tile.extend_from_slice(&pixels[src..src + TILE * 3]);
+            }
+            let slot = (self.next_id % CACHE) as usize;
+            if slot < self.cache.len() {
+                self.cache[slot] = tile;
+            } else {
+                self.cache.push(tile);
+            }
+            self.next_id += 1;
         }
         Ok(())
     }
@@ -123,13 +169,67 @@ mod tests {
     }
 
     #[test]
+    fn a_scroll_is_sent_as_copies_plus_the_uncovered_strip() {
+        let mut enc = Encoder::new(EncoderOptions { quality: 85, ..Default::default() });
+        let (w, h) = (640usize, 480usize);
+        let doc = page(w as u32, 2000, 11);
+        let view = |top: usize| Image {
+            width: w as u32,
+            height: h as u32,
+            rgb: doc.rgb[top * w * 3..(top + h) * w * 3].to_vec(),
+        };
+        let mut canvas = Canvas::new();
+        for p in enc.encode(&view(0)).unwrap() {
+            canvas.apply(&p.bytes).unwrap();
+        }
+        let scrolled = view(40);
+        let parts = enc.encode(&scrolled).unwrap();
+        let (header, _) = crate::format::Header::parse(&parts[0].bytes).unwrap();
+        assert!(header.copies.len() >= 240, "most tiles moved up 40 rows: {} copies", header.copies.len());
+        assert!(header.copies.iter().all(|c| c.1 == -40), "{:?}", &header.copies[..3]);
+        assert!(
+            header.tiles.len() <= 40,
+            "only the uncovered strip (two tile rows) is encoded: {}",
+            header.tiles.len()
+        );
+        for p in &parts {
+            canvas.apply(&p.bytes).unwrap();
+        }
+        let s = ssim(canvas.image().unwrap(), &scrolled);
+        assert!(s > 0.95, "scrolled ssim {s}");
+    }
+
+    #[test]
+    fn a_window_raised_again_reuses_its_earlier_tiles() {
+        let mut enc = Encoder::new(EncoderOptions { quality: 85, ..Default::default() });
+        let (a, b) = (page(320, 256, 1), page(320, 256, 2));
+        let mut canvas = Canvas::new();
+        for img in [&a, &b, &a, &b] {
+            let parts = enc.encode(img).unwrap();
+            for p in &parts {
+                canvas.apply(&p.bytes).unwrap();
+            }
+            assert!(ssim(canvas.image().unwrap(), img) > 0.95);
+        }
+        let third = enc.encode(&a).unwrap();
+        let (header, _) = crate::format::Header::parse(&third[0].bytes).unwrap();
+        assert_eq!((header.tiles.len(), header.reused.len()), (0, 80), "the whole picture from earlier tiles");
+        assert!(third[0].bytes.len() < 200, "{} bytes", third[0].bytes.len());
+        canvas.apply(&third[0].bytes).unwrap();
+        assert!(ssim(canvas.image().unwrap(), &a) > 0.95);
+        // An id the decoder never gave is an error, not a picture.
+        let mut fresh = Canvas::new();
+        assert!(matches!(fresh.apply(&third[0].bytes), Err(FrameError::BadCopy(_))));
+    }
+
+    #[test]
     fn big_frames_split_into_parts_that_compose_to_the_whole() {
         let mut enc = Encoder::new(EncoderOptions { quality: 90, max_part_bytes: 20_000, ..Default::default() });
         let a = page(640, 480, 7);
         let parts = enc.encode(&a).unwrap();
         assert!(parts.len() > 1, "split into {} parts", parts.len());
         assert!(parts[0].key && parts[1..].iter().all(|p| !p.key));
-        assert_eq!(parts.iter().map(|p| p.tiles).sum::<u32>(), 10 * 8);
+        assert_eq!(parts.iter().map(|p| p.tiles).sum::<u32>(), 20 * 15);
         let mut canvas = Canvas::new();
         for p in &parts {
             canvas.apply(&p.bytes).unwrap();

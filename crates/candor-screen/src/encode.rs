@@ -1,8 +1,12 @@
 //! Encoding captures: find the tiles that changed since the previous
-//! capture, JPEG them as a mosaic, and decide when a key frame is due.
+//! capture, recognise those that merely moved up or down (scrolling, a
+//! terminal's new line) and send them as copies, those that show a tile
+//! sent earlier (a window raised again) as reuses, JPEG the rest as a
+//! mosaic, and decide when a key frame is due.
 
-use crate::format::{grid, mosaic_size, FrameError, Header, MOSAIC_COLS, TILE};
+use crate::format::{grid, mosaic_size, FrameError, Header, CACHE, MOSAIC_COLS, TILE};
 use crate::Image;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncoderOptions {
@@ -27,20 +31,35 @@ impl Default for EncoderOptions {
 pub struct Part {
     pub bytes: Vec<u8>,
     pub key: bool,
-    /// Tiles this part carries.
+    /// Tiles this part carries (encoded or copied).
     pub tiles: u32,
 }
 
-/// Per-display encoder state: the previous capture's tile hashes.
+/// A new key frame once the deltas since the last one hold this many times
+/// its bytes: showing an instant never decodes much more than that.
+const DELTA_BUDGET: usize = 16;
+/// Row matches a displacement needs before tiles are tried against it.
+const MIN_VOTES: u32 = 32;
+/// Displacements tried per frame.
+const MAX_CANDIDATES: usize = 4;
+
+/// Per-display encoder state: the previous capture and its hashes.
 pub struct Encoder {
     options: EncoderOptions,
-    size: (u32, u32),
-    hashes: Vec<u64>,
+    prev: Option<Prev>,
     since_key: u32,
-    /// Bytes of deltas since the last key frame, and of that key frame:
-    /// once replaying deltas costs more than a fresh key, one is due.
     delta_bytes: usize,
     key_bytes: usize,
+    /// Raw tile hash → id of the mosaic tile that showed it, since the key frame.
+    cache: HashMap<u64, u32>,
+    next_id: u32,
+}
+
+struct Prev {
+    size: (u32, u32),
+    tiles: Vec<u64>,
+    /// Hash of each row of each tile-wide column strip: `rows[col][y]`.
+    rows: Vec<Vec<u64>>,
 }
 
 fn tile_hash(img: &Image, t: usize, cols: usize) -> u64 {
@@ -52,6 +71,53 @@ fn tile_hash(img: &Image, t: usize, cols: usize) -> u64 {
         hasher.update(&img.rgb[(y * w + x0) * 3..(y * w + x1) * 3]);
     }
     hasher.digest()
+}
+
+fn row_hashes(img: &Image, cols: usize) -> Vec<Vec<u64>> {
+    let (w, h) = (img.width as usize, img.height as usize);
+    (0..cols)
+        .map(|c| {
+            let (x0, x1) = (c * TILE, ((c + 1) * TILE).min(w));
+            (0..h).map(|y| xxhash_rust::xxh3::xxh3_64(&img.rgb[(y * w + x0) * 3..(y * w + x1) * 3])).collect()
+        })
+        .collect()
+}
+
+/// Vertical displacements that explain many changed rows: each row of a
+/// changed tile whose content occurred exactly once in the same column of
+/// the previous picture votes for the distance it moved.
+fn candidates(prev: &[Vec<u64>], cur: &[Vec<u64>], changed: &[u32], cols: usize, h: usize) -> Vec<i16> {
+    let mut votes: HashMap<i32, u32> = HashMap::new();
+    let mut index: HashMap<usize, HashMap<u64, Option<usize>>> = HashMap::new();
+    for &t in changed {
+        let (c, y0) = (t as usize % cols, (t as usize / cols) * TILE);
+        let seen = index.entry(c).or_insert_with(|| {
+            let mut m: HashMap<u64, Option<usize>> = HashMap::with_capacity(h);
+            for (y, &r) in prev[c].iter().enumerate() {
+                m.entry(r).and_modify(|v| *v = None).or_insert(Some(y));
+            }
+            m
+        });
+        for y in y0..(y0 + TILE).min(h) {
+            if let Some(Some(py)) = seen.get(&cur[c][y]) {
+                let dy = y as i32 - *py as i32;
+                if dy != 0 {
+                    *votes.entry(dy).or_default() += 1;
+                }
+            }
+        }
+    }
+    let mut ranked: Vec<(i32, u32)> = votes.into_iter().filter(|(_, n)| *n >= MIN_VOTES).collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.into_iter().take(MAX_CANDIDATES).filter_map(|(dy, _)| i16::try_from(dy).ok()).collect()
+}
+
+/// Whether tile `t` of the current picture is rows `dy` higher in the previous one.
+fn moved(prev: &[Vec<u64>], cur: &[Vec<u64>], t: usize, dy: i16, cols: usize, h: usize) -> bool {
+    let (c, y0) = (t % cols, (t / cols) * TILE);
+    let y1 = (y0 + TILE).min(h);
+    let (src0, src1) = (y0 as i64 - dy as i64, y1 as i64 - dy as i64);
+    src0 >= 0 && src1 <= h as i64 && (y0..y1).all(|y| cur[c][y] == prev[c][(y as i64 - dy as i64) as usize])
 }
 
 /// Copy tile `t` of `img` into slot `slot` of the mosaic, repeating the last
@@ -73,15 +139,33 @@ fn place(img: &Image, cols: usize, t: usize, mosaic: &mut [u8], mosaic_w: usize,
     }
 }
 
-/// Encode the given tiles of `img` as one frame.
-pub fn encode_tiles(img: &Image, tiles: &[u32], key: bool, quality: u8) -> Result<Vec<u8>, FrameError> {
+/// Moved and reused tiles of a frame (they travel in its first part).
+#[derive(Default)]
+struct Refs {
+    copies: Vec<(u32, i16)>,
+    reused: Vec<(u32, u32)>,
+}
+
+/// Encode one frame: `refs` plus `tiles` as a JPEG mosaic.
+fn encode_tiles(img: &Image, tiles: &[u32], refs: &Refs, key: bool, quality: u8) -> Result<Vec<u8>, FrameError> {
+    let header = Header {
+        width: img.width,
+        height: img.height,
+        key,
+        quality,
+        tiles: tiles.to_vec(),
+        copies: refs.copies.clone(),
+        reused: refs.reused.clone(),
+    };
+    if tiles.is_empty() {
+        return Ok(header.write(&[]));
+    }
     let (cols, _) = img.grid();
     let (mw, mh) = mosaic_size(tiles.len());
     let mut mosaic = vec![0u8; mw * mh * 3];
     for (slot, &t) in tiles.iter().enumerate() {
         place(img, cols, t as usize, &mut mosaic, mw, slot);
     }
-    let header = Header { width: img.width, height: img.height, key, quality, tiles: tiles.to_vec() };
     let mut jpeg = Vec::new();
     let mut enc = jpeg_encoder::Encoder::new(&mut jpeg, quality.clamp(1, 100));
     // 4:2:0 halves the bytes of text-heavy screens for a small luma cost;
@@ -94,13 +178,12 @@ pub fn encode_tiles(img: &Image, tiles: &[u32], key: bool, quality: u8) -> Resul
 
 impl Encoder {
     pub fn new(options: EncoderOptions) -> Encoder {
-        Encoder { options, size: (0, 0), hashes: Vec::new(), since_key: 0, delta_bytes: 0, key_bytes: 0 }
+        Encoder { options, prev: None, since_key: 0, delta_bytes: 0, key_bytes: 0, cache: HashMap::new(), next_id: 0 }
     }
 
     /// Forget the previous capture: the next frame is a key frame.
     pub fn reset(&mut self) {
-        self.size = (0, 0);
-        self.hashes.clear();
+        self.prev = None;
     }
 
     /// Encode a capture; no parts when nothing changed since the last one.
@@ -113,20 +196,36 @@ impl Encoder {
             return Err(FrameError::BadSize(w, h));
         }
         let (cols, rows) = grid(w, h);
-        let hashes: Vec<u64> = (0..cols * rows).map(|t| tile_hash(img, t, cols)).collect();
-        let key = self.size != (w, h)
+        let tiles: Vec<u64> = (0..cols * rows).map(|t| tile_hash(img, t, cols)).collect();
+        let row_sums = row_hashes(img, cols);
+        let prev = self.prev.as_ref().filter(|p| p.size == (w, h));
+        let key = prev.is_none()
             || self.since_key + 1 >= self.options.key_every
-            || self.delta_bytes > self.key_bytes.max(1);
-        let changed: Vec<u32> = if key {
-            (0..hashes.len() as u32).collect()
-        } else {
-            (0..hashes.len()).filter(|&t| hashes[t] != self.hashes[t]).map(|t| t as u32).collect()
-        };
-        if changed.is_empty() {
+            || self.delta_bytes > self.key_bytes.saturating_mul(DELTA_BUDGET);
+        let (mut fresh, mut refs) = (Vec::new(), Refs::default());
+        match prev {
+            Some(p) if !key => {
+                let changed: Vec<u32> =
+                    (0..tiles.len()).filter(|&t| tiles[t] != p.tiles[t]).map(|t| t as u32).collect();
+                let dys = candidates(&p.rows, &row_sums, &changed, cols, h as usize);
+                for t in changed {
+                    let cached = self.cache.get(&tiles[t as usize]).filter(|&&id| self.next_id - id <= CACHE);
+                    match dys.iter().find(|&&dy| moved(&p.rows, &row_sums, t as usize, dy, cols, h as usize)) {
+                        Some(&dy) => refs.copies.push((t, dy)),
+                        None => match cached {
+                            Some(&id) => refs.reused.push((t, id)),
+                            None => fresh.push(t),
+                        },
+                    }
+                }
+            }
+            _ => fresh = (0..tiles.len() as u32).collect(),
+        }
+        if fresh.is_empty() && refs.copies.is_empty() && refs.reused.is_empty() {
             return Ok(Vec::new());
         }
         let mut parts = Vec::new();
-        self.split(img, &changed, key, &mut parts)?;
+        self.split(img, &fresh, &refs, key, &mut parts)?;
         // State moves only once the whole frame encoded: a failed encode
         // leaves the next capture to carry these changes.
         let bytes: usize = parts.iter().map(|p| p.bytes.len()).sum();
@@ -134,23 +233,35 @@ impl Encoder {
             self.since_key = 0;
             self.delta_bytes = 0;
             self.key_bytes = bytes;
+            self.cache.clear();
+            self.next_id = 0;
         } else {
             self.since_key += 1;
             self.delta_bytes += bytes;
         }
-        self.size = (w, h);
-        self.hashes = hashes;
+        // Mosaic tiles get ids in order, as the decoder will number them.
+        for &t in &fresh {
+            self.cache.insert(tiles[t as usize], self.next_id);
+            self.next_id += 1;
+        }
+        if self.cache.len() > 2 * CACHE as usize {
+            let next = self.next_id;
+            self.cache.retain(|_, id| next - *id <= CACHE);
+        }
+        self.prev = Some(Prev { size: (w, h), tiles, rows: row_sums });
         Ok(parts)
     }
 
-    fn split(&self, img: &Image, tiles: &[u32], key: bool, out: &mut Vec<Part>) -> Result<(), FrameError> {
-        let bytes = encode_tiles(img, tiles, key, self.options.quality)?;
-        if bytes.len() <= self.options.max_part_bytes || tiles.len() == 1 {
-            out.push(Part { bytes, key, tiles: tiles.len() as u32 });
+    /// Copies and reuses travel in the first part: they read the previous
+    /// picture and earlier tiles, before any tile of this frame lands.
+    fn split(&self, img: &Image, tiles: &[u32], refs: &Refs, key: bool, out: &mut Vec<Part>) -> Result<(), FrameError> {
+        let bytes = encode_tiles(img, tiles, refs, key, self.options.quality)?;
+        if bytes.len() <= self.options.max_part_bytes || tiles.len() <= 1 {
+            out.push(Part { bytes, key, tiles: (tiles.len() + refs.copies.len() + refs.reused.len()) as u32 });
             return Ok(());
         }
         let (a, b) = tiles.split_at(tiles.len() / 2);
-        self.split(img, a, key, out)?;
-        self.split(img, b, false, out)
+        self.split(img, a, refs, key, out)?;
+        self.split(img, b, &Refs::default(), false, out)
     }
 }

@@ -1,29 +1,42 @@
 //! The stored frame: a fixed header, a bitmap of the tiles it carries, and
-//! those tiles as one JPEG mosaic (tiles side by side, 16 to a row). Tiles
-//! sit on 64-pixel boundaries, a multiple of JPEG's 16-pixel MCU, so no
+//! those tiles as one JPEG mosaic (tiles side by side, 32 to a row). Tiles
+//! sit on 32-pixel boundaries, a multiple of JPEG's 16-pixel MCU, so no
 //! tile's pixels bleed into another's.
 //!
 //! ```text
 //! 0  "CSF1"
 //! 4  width u16 LE, height u16 LE
-//! 8  tile size u8 (64), flags u8 (bit 0: key), quality u8, reserved u8
-//! 12 tiles carried u32 LE
+//! 8  tile size u8 (32), flags u8 (bit 0: key), quality u8, reserved u8
+//! 12 tiles in the mosaic u32 LE
 //! 16 checksum u32 LE: low half of xxh3 over everything after the header
-//! 20 bitmap: one bit per tile, row-major, ceil(tiles / 8) bytes
-//! .. JPEG mosaic
+//! 20 runs of copied tiles u32 LE
+//! 24 runs of reused tiles u32 LE
+//! 28 bitmap: one bit per mosaic tile, row-major, ceil(tiles / 8) bytes
+//! .. copy runs: (first tile u32 LE, tiles u16 LE, dy i16 LE) — those tiles
+//!    (consecutive, row-major) hold the previous picture's pixels from `dy`
+//!    rows above (a scroll); never in key frames
+//! .. reuse runs: (first tile u32 LE, first id u32 LE, tiles u16 LE) — those
+//!    tiles show tiles sent earlier since the key frame, by id: every mosaic
+//!    tile gets the next id in order (a window raised again, a switched tab);
+//!    an id must be one of the last [`CACHE`] given before this frame
+//! .. JPEG mosaic (absent when no tile is in it)
 //! ```
 //!
 //! Everything is checked before use: a stored frame may be corrupt or forged,
 //! and JPEG decoders fill a truncated picture with grey rather than fail, so
 //! the checksum is what tells a damaged frame from a picture.
 
-pub const TILE: usize = 64;
+pub const TILE: usize = 32;
 pub const MAGIC: &[u8; 4] = b"CSF1";
 /// Largest width or height accepted (16K).
 pub const MAX_SIDE: u32 = 16_384;
 /// Tiles per mosaic row.
-pub const MOSAIC_COLS: usize = 16;
-pub const HEADER: usize = 20;
+pub const MOSAIC_COLS: usize = 32;
+pub const HEADER: usize = 28;
+/// Mosaic tiles a decoder keeps for reuse (ids older than this are invalid).
+pub const CACHE: u32 = 8192;
+/// Most runs of copied tiles in one frame (more than a 16K screen has tiles).
+pub const MAX_COPIES: u32 = 1 << 18;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FrameError {
@@ -37,6 +50,8 @@ pub enum FrameError {
     BadCount { bitmap: u32, header: u32 },
     #[error("checksum mismatch: the frame is corrupt")]
     Checksum,
+    #[error("bad copied tile: {0}")]
+    BadCopy(String),
     #[error("frame carries no tiles")]
     Empty,
     #[error("tile mosaic: {0}")]
@@ -63,8 +78,12 @@ pub struct Header {
     pub height: u32,
     pub key: bool,
     pub quality: u8,
-    /// Indices (row-major) of the tiles carried, ascending.
+    /// Indices (row-major) of the tiles in the mosaic, ascending.
     pub tiles: Vec<u32>,
+    /// Tiles copied from the previous picture, `dy` rows higher up: (tile, dy).
+    pub copies: Vec<(u32, i16)>,
+    /// Tiles showing an earlier mosaic tile again: (tile, id).
+    pub reused: Vec<(u32, u32)>,
 }
 
 impl Header {
@@ -83,8 +102,11 @@ impl Header {
         }
         let key = frame[9] & 1 == 1;
         let quality = frame[10];
-        let count = u32::from_le_bytes([frame[12], frame[13], frame[14], frame[15]]);
-        let sum = u32::from_le_bytes([frame[16], frame[17], frame[18], frame[19]]);
+        let le32 = |i: usize| u32::from_le_bytes([frame[i], frame[i + 1], frame[i + 2], frame[i + 3]]);
+        let (count, sum, copied, reuse_runs) = (le32(12), le32(16), le32(20), le32(24));
+        if copied > MAX_COPIES || reuse_runs > MAX_COPIES || (key && copied + reuse_runs > 0) {
+            return Err(FrameError::BadCopy(format!("{copied} copy and {reuse_runs} reuse runs (key frame: {key})")));
+        }
         let (cols, rows) = grid(width, height);
         let total = cols * rows;
         let bitmap_len = total.div_ceil(8);
@@ -96,10 +118,42 @@ impl Header {
         if tiles.len() as u32 != count {
             return Err(FrameError::BadCount { bitmap: tiles.len() as u32, header: count });
         }
-        if tiles.is_empty() {
+        let start = HEADER + bitmap_len;
+        let list = frame.get(start..start + copied as usize * 8).ok_or(FrameError::NotAFrame)?;
+        let mut copies = Vec::new();
+        for c in list.chunks_exact(8) {
+            let first = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize;
+            let n = u16::from_le_bytes([c[4], c[5]]) as usize;
+            let dy = i16::from_le_bytes([c[6], c[7]]);
+            if n == 0 || first + n > total || copies.len() + n > total {
+                return Err(FrameError::BadCopy(format!("run of {n} tiles from tile {first}")));
+            }
+            for t in first..first + n {
+                let y0 = (t / cols) * TILE;
+                let src = y0 as i64 - dy as i64;
+                let rows = TILE.min(height as usize - y0) as i64;
+                if dy == 0 || src < 0 || src + rows > height as i64 {
+                    return Err(FrameError::BadCopy(format!("tile {t} from {dy} rows up")));
+                }
+                copies.push((t as u32, dy));
+            }
+        }
+        let start = start + list.len();
+        let list = frame.get(start..start + reuse_runs as usize * 10).ok_or(FrameError::NotAFrame)?;
+        let mut reused = Vec::new();
+        for c in list.chunks_exact(10) {
+            let first = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize;
+            let id = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
+            let n = u16::from_le_bytes([c[8], c[9]]) as usize;
+            if n == 0 || first + n > total || reused.len() + n > total || id.checked_add(n as u32).is_none() {
+                return Err(FrameError::BadCopy(format!("reuse of {n} tiles from tile {first}")));
+            }
+            reused.extend((0..n).map(|i| ((first + i) as u32, id + i as u32)));
+        }
+        if tiles.is_empty() && copies.is_empty() && reused.is_empty() {
             return Err(FrameError::Empty);
         }
-        Ok((Header { width, height, key, quality, tiles }, &frame[HEADER + bitmap_len..]))
+        Ok((Header { width, height, key, quality, tiles, copies, reused }, &frame[start + list.len()..]))
     }
 
     /// The whole frame: header, bitmap and `jpeg`.
@@ -112,16 +166,56 @@ impl Header {
         out.extend_from_slice(&[TILE as u8, self.key as u8, self.quality, 0]);
         out.extend_from_slice(&(self.tiles.len() as u32).to_le_bytes());
         out.extend_from_slice(&[0; 4]);
+        let runs = runs(&self.copies);
+        let reuse = reuse_runs(&self.reused);
+        out.extend_from_slice(&(runs.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(reuse.len() as u32).to_le_bytes());
         let mut bitmap = vec![0u8; (cols * rows).div_ceil(8)];
         for &t in &self.tiles {
             bitmap[t as usize / 8] |= 1 << (t % 8);
         }
         out.extend_from_slice(&bitmap);
+        for (t, n, dy) in runs {
+            out.extend_from_slice(&t.to_le_bytes());
+            out.extend_from_slice(&n.to_le_bytes());
+            out.extend_from_slice(&dy.to_le_bytes());
+        }
+        for (t, id, n) in reuse {
+            out.extend_from_slice(&t.to_le_bytes());
+            out.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&n.to_le_bytes());
+        }
         out.extend_from_slice(jpeg);
         let sum = checksum(&out[HEADER..]);
         out[16..20].copy_from_slice(&sum.to_le_bytes());
         out
     }
+}
+
+/// Consecutive tiles moved by the same distance, as (first, count, dy).
+fn runs(copies: &[(u32, i16)]) -> Vec<(u32, u16, i16)> {
+    let mut out: Vec<(u32, u16, i16)> = Vec::new();
+    for &(t, dy) in copies {
+        match out.last_mut() {
+            Some((first, n, d)) if *d == dy && *first + u32::from(*n) == t && *n < u16::MAX => *n += 1,
+            _ => out.push((t, 1, dy)),
+        }
+    }
+    out
+}
+
+/// Consecutive tiles showing consecutive ids, as (first tile, first id, count).
+fn reuse_runs(reused: &[(u32, u32)]) -> Vec<(u32, u32, u16)> {
+    let mut out: Vec<(u32, u32, u16)> = Vec::new();
+    for &(t, id) in reused {
+        match out.last_mut() {
+            Some((first, fid, n)) if *first + u32::from(*n) == t && *fid + u32::from(*n) == id && *n < u16::MAX => {
+                *n += 1
+            }
+            _ => out.push((t, id, 1)),
+        }
+    }
+    out
 }
 
 fn checksum(bytes: &[u8]) -> u32 {
@@ -134,12 +228,22 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_rejects() {
-        let h = Header { width: 1920, height: 1080, key: true, quality: 80, tiles: vec![0, 7, 509] };
+        let h = Header {
+            width: 1920,
+            height: 1080,
+            key: false,
+            quality: 80,
+            tiles: vec![0, 7, 509],
+            copies: vec![(120, 64), (121, 64), (125, 32)],
+            reused: vec![(200, 5), (201, 6), (300, 2)],
+        };
         let bytes = h.write(b"jpeg");
         let (back, rest) = Header::parse(&bytes).unwrap();
         assert_eq!(back, h);
         assert_eq!(rest, b"jpeg");
-        assert_eq!(Header::parse(&bytes[..20]).unwrap_err(), FrameError::NotAFrame);
+        assert_eq!(Header::parse(&bytes[..28]).unwrap_err(), FrameError::NotAFrame);
+        let up = Header { copies: vec![(0, 64)], ..h.clone() }.write(b"");
+        assert!(matches!(Header::parse(&up), Err(FrameError::BadCopy(_))), "a copy from above the top");
         let mut bad = bytes.clone();
         bad[12] = 9;
         assert!(matches!(Header::parse(&bad), Err(FrameError::BadCount { .. })));

@@ -2,7 +2,7 @@
 //! back at any instant, and compared (SSIM).
 //!
 //! A recording is a sequence of frames per display. A *key* frame resets the
-//! picture; every other frame carries only the 64×64 tiles that changed since
+//! picture; every other frame carries only the 32×32 tiles that changed since
 //! the previous capture, so bytes follow how much the screen changes. Each
 //! tile is encoded from the raw capture, never as a residual, so errors never
 //! accumulate; showing any instant means decoding one key frame and the

@@ -34,18 +34,6 @@ pub struct AgentBench {
     spawn_rate: u64,
 }
 
-/// Kills its children when dropped, so a failed run leaves nothing behind.
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 fn spawn(cmd: &mut Command) -> anyhow::Result<Child> {
     let name = cmd.get_program().to_string_lossy().into_owned();
     cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().with_context(|| {
@@ -102,22 +90,13 @@ async fn measure_both(agent: u32, peers: &[u32], secs: u64) -> anyhow::Result<(P
     Ok((a.await??, p.await??))
 }
 
-fn free_display() -> u32 {
-    (200..400)
-        .find(|n| {
-            !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                && !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        })
-        .unwrap_or(399)
-}
-
 pub async fn run(b: AgentBench) -> anyhow::Result<()> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("the agent bench runs the agent as root (the process connector needs CAP_NET_ADMIN)");
     }
     let dir = tempfile::tempdir()?;
-    let mut children = Children(Vec::new());
-    let n = free_display();
+    let mut children = super::Children(Vec::new());
+    let n = super::free_display();
     let display = format!(":{n}");
     children.0.push(spawn(Command::new("Xvfb").args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"]))?);
     let t = Instant::now();

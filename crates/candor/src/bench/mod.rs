@@ -6,6 +6,7 @@ mod chat;
 mod dlp;
 mod exec;
 mod ingest;
+mod screen;
 mod web;
 
 use clap::Subcommand;
@@ -26,6 +27,30 @@ pub enum BenchCmd {
     WebRules(web::RulesBench),
     /// The agent's resolver with 1M blocked domains under dnsperf, against unbound with the same list.
     Dns(web::DnsBench),
+    /// A scripted office session on a 1080p Xvfb: bytes per day, CPU per frame and worst-frame SSIM, against libx264 at the same gate.
+    Screen(screen::ScreenBench),
+}
+
+/// Kills its children when dropped, so a failed run leaves nothing behind.
+struct Children(Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// An X display number nobody uses.
+fn free_display() -> u32 {
+    (200..400)
+        .find(|n| {
+            !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                && !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        })
+        .unwrap_or(399)
 }
 
 /// A server with embedded storage under `dir`, listening on a free loopback port.
@@ -48,5 +73,6 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Dlp(b) => tokio::task::spawn_blocking(move || dlp::run(b)).await?,
         BenchCmd::WebRules(b) => tokio::task::spawn_blocking(move || web::run_rules(b)).await?,
         BenchCmd::Dns(b) => web::run_dns(b).await,
+        BenchCmd::Screen(b) => tokio::task::spawn_blocking(move || screen::run(b)).await?,
     }
 }
