@@ -78,6 +78,16 @@ impl Canvas {
                 img.rgb[dst..dst + tw * 3].copy_from_slice(&tile[dy * TILE * 3..(dy * TILE + tw) * 3]);
             }
         }
+        for &(t, rgb) in &header.fills {
+            let (x0, y0) = ((t as usize % cols) * TILE, (t as usize / cols) * TILE);
+            let tw = (width - x0).min(TILE);
+            for dy in 0..TILE.min(h as usize - y0) {
+                let dst = ((y0 + dy) * width + x0) * 3;
+                for px in img.rgb[dst..dst + tw * 3].chunks_exact_mut(3) {
+                    px.copy_from_slice(&rgb);
+                }
+            }
+        }
         for (slot, &t) in header.tiles.iter().enumerate() {
             let (x0, y0) = ((t as usize % cols) * TILE, (t as usize / cols) * TILE);
             let (mx, my) = ((slot % MOSAIC_COLS) * TILE, (slot / MOSAIC_COLS) * TILE);

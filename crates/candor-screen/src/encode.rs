@@ -22,7 +22,7 @@ pub struct EncoderOptions {
 
 impl Default for EncoderOptions {
     fn default() -> Self {
-        EncoderOptions { quality: 70, key_every: 360, max_part_bytes: 160 << 10 }
+        EncoderOptions { quality: 40, key_every: 360, max_part_bytes: 160 << 10 }
     }
 }
 
@@ -98,8 +98,8 @@ fn candidates(prev: &[Vec<u64>], cur: &[Vec<u64>], changed: &[u32], cols: usize,
             }
             m
         });
-        for y in y0..(y0 + TILE).min(h) {
-            if let Some(Some(py)) = seen.get(&cur[c][y]) {
+        for (y, row) in cur[c].iter().enumerate().take((y0 + TILE).min(h)).skip(y0) {
+            if let Some(Some(py)) = seen.get(row) {
                 let dy = y as i32 - *py as i32;
                 if dy != 0 {
                     *votes.entry(dy).or_default() += 1;
@@ -139,11 +139,23 @@ fn place(img: &Image, cols: usize, t: usize, mosaic: &mut [u8], mosaic_w: usize,
     }
 }
 
-/// Moved and reused tiles of a frame (they travel in its first part).
+/// Moved, reused and flat tiles of a frame (they travel in its first part).
 #[derive(Default)]
 struct Refs {
     copies: Vec<(u32, i16)>,
     reused: Vec<(u32, u32)>,
+    fills: Vec<(u32, [u8; 3])>,
+}
+
+/// The colour of tile `t` if every pixel has it.
+fn flat(img: &Image, t: usize, cols: usize) -> Option<[u8; 3]> {
+    let (x0, y0) = ((t % cols) * TILE, (t / cols) * TILE);
+    let (w, h) = (img.width as usize, img.height as usize);
+    let x1 = (x0 + TILE).min(w);
+    let first = [img.rgb[(y0 * w + x0) * 3], img.rgb[(y0 * w + x0) * 3 + 1], img.rgb[(y0 * w + x0) * 3 + 2]];
+    (y0..(y0 + TILE).min(h))
+        .all(|y| img.rgb[(y * w + x0) * 3..(y * w + x1) * 3].chunks_exact(3).all(|p| p == first))
+        .then_some(first)
 }
 
 /// Encode one frame: `refs` plus `tiles` as a JPEG mosaic.
@@ -156,6 +168,7 @@ fn encode_tiles(img: &Image, tiles: &[u32], refs: &Refs, key: bool, quality: u8)
         tiles: tiles.to_vec(),
         copies: refs.copies.clone(),
         reused: refs.reused.clone(),
+        fills: refs.fills.clone(),
     };
     if tiles.is_empty() {
         return Ok(header.write(&[]));
@@ -221,7 +234,15 @@ impl Encoder {
             }
             _ => fresh = (0..tiles.len() as u32).collect(),
         }
-        if fresh.is_empty() && refs.copies.is_empty() && refs.reused.is_empty() {
+        // Flat tiles are sent as their colour: exact and nearly free.
+        fresh.retain(|&t| match flat(img, t as usize, cols) {
+            Some(rgb) => {
+                refs.fills.push((t, rgb));
+                false
+            }
+            None => true,
+        });
+        if fresh.is_empty() && refs.copies.is_empty() && refs.reused.is_empty() && refs.fills.is_empty() {
             return Ok(Vec::new());
         }
         let mut parts = Vec::new();
@@ -257,7 +278,8 @@ impl Encoder {
     fn split(&self, img: &Image, tiles: &[u32], refs: &Refs, key: bool, out: &mut Vec<Part>) -> Result<(), FrameError> {
         let bytes = encode_tiles(img, tiles, refs, key, self.options.quality)?;
         if bytes.len() <= self.options.max_part_bytes || tiles.len() <= 1 {
-            out.push(Part { bytes, key, tiles: (tiles.len() + refs.copies.len() + refs.reused.len()) as u32 });
+            let carried = (tiles.len() + refs.copies.len() + refs.reused.len() + refs.fills.len()) as u32;
+            out.push(Part { bytes, key, tiles: carried });
             return Ok(());
         }
         let (a, b) = tiles.split_at(tiles.len() / 2);

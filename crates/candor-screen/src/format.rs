@@ -11,7 +11,8 @@
 //! 16 checksum u32 LE: low half of xxh3 over everything after the header
 //! 20 runs of copied tiles u32 LE
 //! 24 runs of reused tiles u32 LE
-//! 28 bitmap: one bit per mosaic tile, row-major, ceil(tiles / 8) bytes
+//! 28 runs of filled tiles u32 LE
+//! 32 bitmap: one bit per mosaic tile, row-major, ceil(tiles / 8) bytes
 //! .. copy runs: (first tile u32 LE, tiles u16 LE, dy i16 LE) — those tiles
 //!    (consecutive, row-major) hold the previous picture's pixels from `dy`
 //!    rows above (a scroll); never in key frames
@@ -19,6 +20,8 @@
 //!    tiles show tiles sent earlier since the key frame, by id: every mosaic
 //!    tile gets the next id in order (a window raised again, a switched tab);
 //!    an id must be one of the last [`CACHE`] given before this frame
+//! .. fill runs: (first tile u32 LE, tiles u16 LE, r, g, b) — tiles of one
+//!    flat colour, kept exact (JPEG would shift a flat black by a level)
 //! .. JPEG mosaic (absent when no tile is in it)
 //! ```
 //!
@@ -32,7 +35,7 @@ pub const MAGIC: &[u8; 4] = b"CSF1";
 pub const MAX_SIDE: u32 = 16_384;
 /// Tiles per mosaic row.
 pub const MOSAIC_COLS: usize = 32;
-pub const HEADER: usize = 28;
+pub const HEADER: usize = 32;
 /// Mosaic tiles a decoder keeps for reuse (ids older than this are invalid).
 pub const CACHE: u32 = 8192;
 /// Most runs of copied tiles in one frame (more than a 16K screen has tiles).
@@ -84,9 +87,16 @@ pub struct Header {
     pub copies: Vec<(u32, i16)>,
     /// Tiles showing an earlier mosaic tile again: (tile, id).
     pub reused: Vec<(u32, u32)>,
+    /// Tiles of one flat colour: (tile, rgb).
+    pub fills: Vec<(u32, [u8; 3])>,
 }
 
 impl Header {
+    /// Tiles the frame sets, however each is sent.
+    pub fn carried(&self) -> u32 {
+        (self.tiles.len() + self.copies.len() + self.reused.len() + self.fills.len()) as u32
+    }
+
     /// Parse and check a frame's header; returns it and the JPEG bytes.
     pub fn parse(frame: &[u8]) -> Result<(Header, &[u8]), FrameError> {
         if frame.len() < HEADER || &frame[..4] != MAGIC {
@@ -103,8 +113,9 @@ impl Header {
         let key = frame[9] & 1 == 1;
         let quality = frame[10];
         let le32 = |i: usize| u32::from_le_bytes([frame[i], frame[i + 1], frame[i + 2], frame[i + 3]]);
-        let (count, sum, copied, reuse_runs) = (le32(12), le32(16), le32(20), le32(24));
-        if copied > MAX_COPIES || reuse_runs > MAX_COPIES || (key && copied + reuse_runs > 0) {
+        let (count, sum, copied, reuse_runs, fill_runs) = (le32(12), le32(16), le32(20), le32(24), le32(28));
+        if copied > MAX_COPIES || reuse_runs > MAX_COPIES || fill_runs > MAX_COPIES || (key && copied + reuse_runs > 0)
+        {
             return Err(FrameError::BadCopy(format!("{copied} copy and {reuse_runs} reuse runs (key frame: {key})")));
         }
         let (cols, rows) = grid(width, height);
@@ -150,10 +161,21 @@ impl Header {
             }
             reused.extend((0..n).map(|i| ((first + i) as u32, id + i as u32)));
         }
-        if tiles.is_empty() && copies.is_empty() && reused.is_empty() {
+        let start = start + list.len();
+        let list = frame.get(start..start + fill_runs as usize * 9).ok_or(FrameError::NotAFrame)?;
+        let mut fills = Vec::new();
+        for c in list.chunks_exact(9) {
+            let first = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize;
+            let n = u16::from_le_bytes([c[4], c[5]]) as usize;
+            if n == 0 || first + n > total || fills.len() + n > total {
+                return Err(FrameError::BadCopy(format!("fill of {n} tiles from tile {first}")));
+            }
+            fills.extend((first..first + n).map(|t| (t as u32, [c[6], c[7], c[8]])));
+        }
+        if tiles.is_empty() && copies.is_empty() && reused.is_empty() && fills.is_empty() {
             return Err(FrameError::Empty);
         }
-        Ok((Header { width, height, key, quality, tiles, copies, reused }, &frame[start + list.len()..]))
+        Ok((Header { width, height, key, quality, tiles, copies, reused, fills }, &frame[start + list.len()..]))
     }
 
     /// The whole frame: header, bitmap and `jpeg`.
@@ -168,8 +190,10 @@ impl Header {
         out.extend_from_slice(&[0; 4]);
         let runs = runs(&self.copies);
         let reuse = reuse_runs(&self.reused);
+        let fill = fill_runs(&self.fills);
         out.extend_from_slice(&(runs.len() as u32).to_le_bytes());
         out.extend_from_slice(&(reuse.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(fill.len() as u32).to_le_bytes());
         let mut bitmap = vec![0u8; (cols * rows).div_ceil(8)];
         for &t in &self.tiles {
             bitmap[t as usize / 8] |= 1 << (t % 8);
@@ -185,10 +209,24 @@ impl Header {
             out.extend_from_slice(&id.to_le_bytes());
             out.extend_from_slice(&n.to_le_bytes());
         }
+        for (t, n, rgb) in fill {
+            out.extend_from_slice(&t.to_le_bytes());
+            out.extend_from_slice(&n.to_le_bytes());
+            out.extend_from_slice(&rgb);
+        }
         out.extend_from_slice(jpeg);
         let sum = checksum(&out[HEADER..]);
         out[16..20].copy_from_slice(&sum.to_le_bytes());
         out
+    }
+}
+
+/// Recompute a frame's checksum after editing it (tests and fuzzing reach
+/// the parser's later checks this way).
+pub fn reseal(frame: &mut [u8]) {
+    if frame.len() >= HEADER {
+        let sum = checksum(&frame[HEADER..]);
+        frame[16..20].copy_from_slice(&sum.to_le_bytes());
     }
 }
 
@@ -218,6 +256,18 @@ fn reuse_runs(reused: &[(u32, u32)]) -> Vec<(u32, u32, u16)> {
     out
 }
 
+/// Consecutive tiles of the same colour, as (first tile, count, rgb).
+fn fill_runs(fills: &[(u32, [u8; 3])]) -> Vec<(u32, u16, [u8; 3])> {
+    let mut out: Vec<(u32, u16, [u8; 3])> = Vec::new();
+    for &(t, rgb) in fills {
+        match out.last_mut() {
+            Some((first, n, c)) if *c == rgb && *first + u32::from(*n) == t && *n < u16::MAX => *n += 1,
+            _ => out.push((t, 1, rgb)),
+        }
+    }
+    out
+}
+
 fn checksum(bytes: &[u8]) -> u32 {
     xxhash_rust::xxh3::xxh3_64(bytes) as u32
 }
@@ -236,12 +286,13 @@ mod tests {
             tiles: vec![0, 7, 509],
             copies: vec![(120, 64), (121, 64), (125, 32)],
             reused: vec![(200, 5), (201, 6), (300, 2)],
+            fills: vec![(400, [0, 0, 0]), (401, [0, 0, 0]), (402, [9, 9, 9])],
         };
         let bytes = h.write(b"jpeg");
         let (back, rest) = Header::parse(&bytes).unwrap();
         assert_eq!(back, h);
         assert_eq!(rest, b"jpeg");
-        assert_eq!(Header::parse(&bytes[..28]).unwrap_err(), FrameError::NotAFrame);
+        assert_eq!(Header::parse(&bytes[..32]).unwrap_err(), FrameError::NotAFrame);
         let up = Header { copies: vec![(0, 64)], ..h.clone() }.write(b"");
         assert!(matches!(Header::parse(&up), Err(FrameError::BadCopy(_))), "a copy from above the top");
         let mut bad = bytes.clone();

@@ -116,7 +116,7 @@ fn screen_event(seq: u64, ts_ms: i64, display: &str, bytes: &[u8]) -> candor_pro
             width: h.width,
             height: h.height,
             key: h.key,
-            tiles: h.tiles.len() as u32,
+            tiles: h.carried(),
             bytes: bytes.len() as u64,
             reason: "interval".into(),
             data: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),

@@ -93,7 +93,7 @@ async fn screen_recording_on_real_x11() {
         .unwrap();
     team.sys.put(&format!("/api/v1/agents/{}/assignment", agent.id), json!({"employee_id": emp})).await;
     let screen = json!({"trigger": "running", "apps": ["ledger"], "interval_secs": 1, "pause_idle_secs": 0,
-                        "hide_apps": ["secretapp"], "quality": 70});
+                        "hide_apps": ["secretapp"]});
     // A bad policy is refused with the reason.
     let (s, v) = team
         .sec

@@ -29,7 +29,7 @@ pub fn store_frames(blobs: &dyn BlobStore, agent_id: u64, events: &mut [Event]) 
             }
         };
         match candor_screen::Header::parse(&bytes) {
-            Ok((h, _)) if (h.width, h.height, h.key, h.tiles.len() as u32) == (width, height, key, tiles) => {
+            Ok((h, _)) if (h.width, h.height, h.key, h.carried()) == (width, height, key, tiles) => {
                 let blob = blobs.put(&bytes)?;
                 rows.push(ScreenFrame {
                     agent_id,
