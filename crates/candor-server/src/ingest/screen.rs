@@ -15,58 +15,46 @@ use candor_proto::{Category, Event, Payload};
 pub fn store_frames(blobs: &dyn BlobStore, agent_id: u64, events: &mut [Event]) -> std::io::Result<Vec<ScreenFrame>> {
     let mut rows = Vec::new();
     for e in events.iter_mut().filter(|e| e.category == Category::Screen) {
-        let Ok(Payload::ScreenFrame { display, width, height, key, tiles, reason, data: Some(data), .. }) =
-            serde_json::from_slice::<Payload>(&e.payload)
+        let Ok(mut payload) = serde_json::from_slice::<Payload>(&e.payload) else { continue };
+        let Payload::ScreenFrame { display, width, height, key, tiles, bytes, reason, data, blob } = &mut payload
         else {
             continue;
         };
-        let bytes = match base64::engine::general_purpose::STANDARD.decode(data.as_bytes()) {
-            Ok(b) => b,
+        let Some(text) = data.take() else { continue };
+        let frame = match base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) {
+            Ok(f) => f,
             Err(err) => {
                 tracing::warn!(agent_id, seq = e.seq, error = %err, "screen frame is not base64; kept without picture");
-                strip(e, display, width, height, key, tiles, 0, reason, None);
+                *bytes = 0;
+                e.payload = payload.to_json();
                 continue;
             }
         };
-        match candor_screen::Header::parse(&bytes) {
-            Ok((h, _)) if (h.width, h.height, h.key, h.carried()) == (width, height, key, tiles) => {
-                let blob = blobs.put(&bytes)?;
+        *bytes = frame.len() as u64;
+        match candor_screen::Header::parse(&frame) {
+            Ok((h, _)) if (h.width, h.height, h.key, h.carried()) == (*width, *height, *key, *tiles) => {
+                let key_hex = blobs.put(&frame)?;
                 rows.push(ScreenFrame {
                     agent_id,
                     seq: e.seq,
                     ts_ms: e.ts_ms,
                     display: display.clone(),
-                    width,
-                    height,
-                    key,
-                    tiles,
-                    bytes: bytes.len() as u64,
+                    width: *width,
+                    height: *height,
+                    key: *key,
+                    tiles: *tiles,
+                    bytes: *bytes,
                     reason: reason.clone(),
-                    blob: blob.clone(),
+                    blob: key_hex.clone(),
                 });
-                strip(e, display, width, height, key, tiles, bytes.len() as u64, reason, Some(blob));
+                *blob = Some(key_hex);
             }
             result => {
                 let why = result.err().map_or("its header contradicts the event".into(), |e| e.to_string());
                 tracing::warn!(agent_id, seq = e.seq, error = %why, "bad screen frame; kept without picture");
-                strip(e, display, width, height, key, tiles, bytes.len() as u64, reason, None);
             }
         }
+        e.payload = payload.to_json();
     }
     Ok(rows)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn strip(
-    e: &mut Event,
-    display: String,
-    width: u32,
-    height: u32,
-    key: bool,
-    tiles: u32,
-    bytes: u64,
-    reason: String,
-    blob: Option<String>,
-) {
-    e.payload = Payload::ScreenFrame { display, width, height, key, tiles, bytes, reason, data: None, blob }.to_json();
 }

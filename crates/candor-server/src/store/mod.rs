@@ -495,6 +495,8 @@ pub struct ScreenFrame {
     pub tiles: u32,
     pub bytes: u64,
     pub reason: String,
+    /// Where the frame is in the blob store (not shown to API clients).
+    #[serde(skip_serializing)]
     pub blob: String,
 }
 

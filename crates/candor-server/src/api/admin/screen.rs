@@ -8,6 +8,7 @@ use crate::api::auth::AdminSession;
 use crate::api::{ApiError, State};
 use crate::roles::Perm;
 use crate::store::blob::BlobStore as _;
+use crate::store::ScreenFrame;
 use axum::extract::Query;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,23 +28,9 @@ pub struct FramesQuery {
 }
 
 #[derive(Serialize)]
-pub struct FrameInfo {
-    agent_id: u64,
-    seq: u64,
-    ts_ms: i64,
-    display: String,
-    width: u32,
-    height: u32,
-    key: bool,
-    tiles: u32,
-    bytes: u64,
-    reason: String,
-}
-
-#[derive(Serialize)]
 pub struct Frames {
     employee_id: u64,
-    frames: Vec<FrameInfo>,
+    frames: Vec<ScreenFrame>,
     /// More frames exist in the range than were listed.
     truncated: bool,
 }
@@ -64,22 +51,7 @@ pub async fn frames(
     let (from, to) = (q.from_ms, q.to_ms);
     let rows = state.db(move |s| s.screen_frames(&mine, from, to, MAX_FRAMES + 1)).await?;
     let truncated = rows.len() > MAX_FRAMES as usize;
-    let frames = rows
-        .into_iter()
-        .take(MAX_FRAMES as usize)
-        .map(|f| FrameInfo {
-            agent_id: f.agent_id,
-            seq: f.seq,
-            ts_ms: f.ts_ms,
-            display: f.display,
-            width: f.width,
-            height: f.height,
-            key: f.key,
-            tiles: f.tiles,
-            bytes: f.bytes,
-            reason: f.reason,
-        })
-        .collect();
+    let frames = rows.into_iter().take(MAX_FRAMES as usize).collect();
     Ok(Json(Frames { employee_id: employee.id, frames, truncated }))
 }
 
