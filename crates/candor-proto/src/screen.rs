@@ -33,7 +33,7 @@ pub struct ScreenOptions {
     /// (banking, health, personal messengers).
     pub hide_apps: Vec<String>,
     /// JPEG quality of the stored tiles (decision 0015: 40 keeps every
-    /// frame's SSIM about 0.96 on office screens, 28 is the 0.95 gate).
+    /// frame's SSIM about 0.96 on office screens, 29 is the 0.95 gate).
     pub quality: u8,
 }
 

@@ -37,6 +37,13 @@ impl Tally {
         self.bytes += r.bytes;
         self.dwell_ms += r.dwell_ms;
     }
+
+    fn merge(&mut self, o: &Tally) {
+        self.visits += o.visits;
+        self.blocked += o.blocked;
+        self.bytes += o.bytes;
+        self.dwell_ms += o.dwell_ms;
+    }
 }
 
 #[derive(Serialize)]
@@ -97,10 +104,7 @@ pub fn summarise(
         .map(|(d, tally)| {
             let category = category(d);
             let c = categories.entry(category.clone().unwrap_or_else(|| "uncategorised".into())).or_default();
-            c.visits += tally.visits;
-            c.blocked += tally.blocked;
-            c.bytes += tally.bytes;
-            c.dwell_ms += tally.dwell_ms;
+            c.merge(&tally);
             DomainTally { domain: d.to_string(), category, tally }
         })
         .collect();
