@@ -32,6 +32,9 @@ pub struct ScreenOptions {
     /// Windows of these executables are blanked out of every frame
     /// (banking, health, personal messengers).
     pub hide_apps: Vec<String>,
+    /// Windows whose title matches this regex are blanked too — sites and
+    /// documents by name (`网上银行|Online banking|医院`): browsers put the page title in theirs.
+    pub hide_titles: Option<String>,
     /// JPEG quality of the stored tiles (decision 0015: 40 keeps every
     /// frame's SSIM about 0.96 on office screens, 29 is the 0.95 gate).
     pub quality: u8,
@@ -46,6 +49,7 @@ impl Default for ScreenOptions {
             interval_secs: 10,
             pause_idle_secs: 300,
             hide_apps: Vec::new(),
+            hide_titles: None,
             quality: 40,
         }
     }
@@ -63,9 +67,9 @@ impl ScreenOptions {
         if self.trigger != Trigger::Interval && self.apps.is_empty() && self.title_pattern.is_none() {
             return Err("screen.trigger names programs, but screen.apps is empty".into());
         }
-        if let Some(p) = &self.title_pattern {
-            if p.len() > 1024 {
-                return Err("screen.title_pattern is longer than 1024 bytes".into());
+        for (name, p) in [("title_pattern", &self.title_pattern), ("hide_titles", &self.hide_titles)] {
+            if p.as_ref().is_some_and(|p| p.len() > 1024) {
+                return Err(format!("screen.{name} is longer than 1024 bytes"));
             }
         }
         for a in self.apps.iter().chain(&self.hide_apps) {

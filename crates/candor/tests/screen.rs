@@ -93,7 +93,7 @@ async fn screen_recording_on_real_x11() {
         .unwrap();
     team.sys.put(&format!("/api/v1/agents/{}/assignment", agent.id), json!({"employee_id": emp})).await;
     let screen = json!({"trigger": "running", "apps": ["ledger"], "interval_secs": 1, "pause_idle_secs": 0,
-                        "hide_apps": ["secretapp"]});
+                        "hide_apps": ["secretapp"], "hide_titles": "网上银行|Online banking"});
     // A bad policy is refused with the reason.
     let (s, v) = team
         .sec
@@ -170,11 +170,14 @@ async fn screen_recording_on_real_x11() {
     let (s, _, _) = image(&team.sec, agent.id, &x.name, first[0].1 - 1).await;
     assert_eq!(s, 404, "nothing before the first frame");
 
-    // A hidden program's window is blanked out of every stored frame.
-    let magenta = [255, 0, 255];
+    // A hidden program's window, and a window whose title names a hidden site, are blanked
+    // out of every stored frame.
+    let (magenta, green) = ([255, 0, 255], [0, 255, 0]);
     x.spawn(&secret, &["-T", "Secret", "-bg", "#ff00ff", "-geometry", "40x10+500+400"]);
-    wait_until(Duration::from_secs(10), "the hidden program on screen", async || {
-        count_colour(&direct_capture(&x.name), magenta) > 1000
+    x.spawn("xterm", &["-T", "招商银行 网上银行 - Chromium", "-bg", "#00ff00", "-geometry", "30x8+80+500"]);
+    wait_until(Duration::from_secs(10), "the hidden windows on screen", async || {
+        let d = direct_capture(&x.name);
+        count_colour(&d, magenta) > 1000 && count_colour(&d, green) > 1000
     })
     .await;
     let before = frames(&server, agent.id).len();
@@ -188,6 +191,8 @@ async fn screen_recording_on_real_x11() {
     let shown = decode_jpeg(&jpeg);
     assert!(count_colour(&direct_capture(&x.name), magenta) > 1000, "the window is on the screen");
     assert_eq!(count_colour(&shown, magenta), 0, "none of its pixels in the stored frames");
+    assert!(count_colour(&direct_capture(&x.name), green) > 1000);
+    assert_eq!(count_colour(&shown, green), 0, "a window titled like a hidden site is blanked too");
 
     // The frames list (employee view) is there and is access-logged.
     let list = team
@@ -229,6 +234,24 @@ async fn screen_recording_on_real_x11() {
     b.screenshot("screen").await;
     drop(b);
 
+    // The focused trigger: changes are recorded only while the listed program has the focus.
+    let mut doc: Value = team.sec.get(&format!("/api/v1/policies/{}", policy["id"])).await["doc"].clone();
+    doc["screen"]["trigger"] = json!("focused");
+    team.sec.put(&format!("/api/v1/policies/{}", policy["id"]), json!({"doc": doc})).await;
+    team.wait_applied(agent.id).await;
+    x.window("Notes");
+    x.focus("Notes");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let unfocused = frames(&server, agent.id).len();
+    assert!(x.xdotool(&["search", "--name", "Notes", "windowactivate", "--sync", "type", "--delay", "20", "ls"]));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(frames(&server, agent.id).len(), unfocused, "nothing recorded while another program has the focus");
+    x.focus("Ledger");
+    wait_until(Duration::from_secs(10), "recording once the program has the focus", async || {
+        frames(&server, agent.id).last().is_some_and(|f| f.6 == "focused: ledger")
+    })
+    .await;
+
     // The program ends: recording stops.
     x.xdotool(&["search", "--name", "Ledger", "windowkill"]);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -239,8 +262,7 @@ async fn screen_recording_on_real_x11() {
 
     // The display comes back at another size and depth: recorded again
     // (interval trigger now), starting with a key frame of the new size.
-    let p = team.sec.get(&format!("/api/v1/policies/{}", policy["id"])).await;
-    let mut doc: Value = p["doc"].clone();
+    let mut doc: Value = team.sec.get(&format!("/api/v1/policies/{}", policy["id"])).await["doc"].clone();
     doc["screen"]["trigger"] = json!("interval");
     team.sec.put(&format!("/api/v1/policies/{}", policy["id"]), json!({"doc": doc})).await;
     team.wait_applied(agent.id).await;

@@ -198,16 +198,17 @@ impl Grabber {
         Some(window_info(&self.conn, &self.atoms, active, self.xres))
     }
 
-    /// Where the visible windows of programs whose executable's file name
-    /// is in `names` are. Only windows whose owner the server vouches for
-    /// (X-Resource) count: a window cannot escape hiding by lying about its pid,
-    /// and when the owner cannot be told, the caller skips the frame.
-    pub fn windows_of(&self, names: &[String]) -> Result<Vec<Rect>, Error> {
+    /// Where the visible windows are of programs whose executable's file
+    /// name is in `names`, or whose title matches `titles`. Only owners the
+    /// server vouches for (X-Resource) count: a window cannot escape hiding by
+    /// lying about its pid, and when owners cannot be told, the caller skips
+    /// the frame.
+    pub fn windows_of(&self, names: &[String], titles: Option<&regex::Regex>) -> Result<Vec<Rect>, Error> {
         let mut out = Vec::new();
-        if names.is_empty() {
+        if names.is_empty() && titles.is_none() {
             return Ok(out);
         }
-        if !self.xres {
+        if !self.xres && !names.is_empty() {
             return Err("the X server lacks X-Resource: windows to hide cannot be identified".into());
         }
         let tree = self.conn.query_tree(self.root)?.reply()?;
@@ -223,13 +224,14 @@ impl Grabber {
                 owned.extend(t.children.iter().take(64));
             }
             let hidden = owned.iter().any(|&w| {
-                let info = window_info(&self.conn, &self.atoms, w, true);
-                info.pid_verified
+                let info = window_info(&self.conn, &self.atoms, w, self.xres);
+                let by_app = info.pid_verified
                     && info
                         .exe
                         .as_deref()
                         .and_then(|e| e.rsplit('/').next())
-                        .is_some_and(|n| names.iter().any(|a| a == n))
+                        .is_some_and(|n| names.iter().any(|a| a == n));
+                by_app || titles.zip(info.title.as_deref()).is_some_and(|(re, t)| re.is_match(t))
             });
             if !hidden {
                 continue;

@@ -63,6 +63,31 @@ fn reason(opts: &ScreenOptions, grabber: &Grabber, title_re: Option<&regex::Rege
     }
 }
 
+/// A policy regex, compiled when it changes.
+#[derive(Default)]
+struct Pattern {
+    source: Option<String>,
+    compiled: Option<Result<regex::Regex, regex::Error>>,
+}
+
+impl Pattern {
+    fn update(&mut self, source: &Option<String>) {
+        if self.source != *source {
+            self.source = source.clone();
+            self.compiled = source.as_deref().map(regex::Regex::new);
+        }
+    }
+
+    fn get(&self) -> Option<&regex::Regex> {
+        self.compiled.as_ref().and_then(|r| r.as_ref().ok())
+    }
+
+    /// Set but unusable (the server refuses such policies; an old server might not).
+    fn broken(&self) -> bool {
+        matches!(self.compiled, Some(Err(_)))
+    }
+}
+
 struct Display {
     target: Target,
     name: String,
@@ -94,7 +119,8 @@ impl Display {
         let mut grabber: Option<Grabber> = None;
         let mut backoff = Duration::from_millis(500);
         let mut encoder: Option<(u8, Encoder)> = None;
-        let mut title_re: Option<(String, Option<regex::Regex>)> = None;
+        let mut title_re = Pattern::default();
+        let mut hide_re = Pattern::default();
         let mut next_capture = Instant::now();
         let mut recording: Option<String> = None;
         while !self.stop.load(Ordering::Relaxed) {
@@ -115,15 +141,12 @@ impl Display {
                     }
                 },
             };
-            if title_re.as_ref().map(|(p, _)| p) != Some(&opts.title_pattern.clone().unwrap_or_default()) {
-                let p = opts.title_pattern.clone().unwrap_or_default();
-                let re = (!p.is_empty()).then(|| regex::Regex::new(&p).ok()).flatten();
-                title_re = Some((p, re));
-            }
+            title_re.update(&opts.title_pattern);
+            hide_re.update(&opts.hide_titles);
             let idle =
                 opts.pause_idle_secs > 0 && g.idle_ms().is_ok_and(|ms| ms >= u64::from(opts.pause_idle_secs) * 1000);
             let why = (!idle && self.recorder.collecting(Category::Screen, now_ms))
-                .then(|| reason(&opts, g, title_re.as_ref().and_then(|(_, r)| r.as_ref())))
+                .then(|| reason(&opts, g, title_re.get()))
                 .flatten();
             if why != recording {
                 match &why {
@@ -160,7 +183,12 @@ impl Display {
                         continue;
                     }
                 };
-                match g.windows_of(&opts.hide_apps) {
+                if hide_re.broken() {
+                    self.skipped("hiding", "screen.hide_titles does not compile");
+                    std::thread::sleep(TICK);
+                    continue;
+                }
+                match g.windows_of(&opts.hide_apps, hide_re.get()) {
                     Ok(rects) => blank(&mut img, &rects),
                     Err(e) => {
                         // Not knowing what to hide means not recording.

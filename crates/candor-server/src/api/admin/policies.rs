@@ -25,8 +25,10 @@ pub async fn get_policy(state: State, session: AdminSession, Path(id): Path<u64>
 fn validate(doc: &PolicyDoc) -> Result<(), ApiError> {
     doc.software.validate().map_err(ApiError::bad_request)?;
     doc.screen.validate().map_err(ApiError::bad_request)?;
-    if let Some(p) = &doc.screen.title_pattern {
-        regex::Regex::new(p).map_err(|e| ApiError::bad_request(format!("screen.title_pattern: {e}")))?;
+    for (name, p) in [("title_pattern", &doc.screen.title_pattern), ("hide_titles", &doc.screen.hide_titles)] {
+        if let Some(p) = p {
+            regex::Regex::new(p).map_err(|e| ApiError::bad_request(format!("screen.{name}: {e}")))?;
+        }
     }
     if let Some(w) = &doc.collect_hours {
         w.validate().map_err(|e| ApiError::bad_request(format!("collect_hours: {e}")))?;
