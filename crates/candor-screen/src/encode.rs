@@ -62,17 +62,6 @@ struct Prev {
     rows: Vec<Vec<u64>>,
 }
 
-fn tile_hash(img: &Image, t: usize, cols: usize) -> u64 {
-    let (x0, y0) = ((t % cols) * TILE, (t / cols) * TILE);
-    let (w, h) = (img.width as usize, img.height as usize);
-    let x1 = (x0 + TILE).min(w);
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    for y in y0..(y0 + TILE).min(h) {
-        hasher.update(&img.rgb[(y * w + x0) * 3..(y * w + x1) * 3]);
-    }
-    hasher.digest()
-}
-
 fn row_hashes(img: &Image, cols: usize) -> Vec<Vec<u64>> {
     let (w, h) = (img.width as usize, img.height as usize);
     (0..cols)
@@ -209,8 +198,15 @@ impl Encoder {
             return Err(FrameError::BadSize(w, h));
         }
         let (cols, rows) = grid(w, h);
-        let tiles: Vec<u64> = (0..cols * rows).map(|t| tile_hash(img, t, cols)).collect();
         let row_sums = row_hashes(img, cols);
+        // A tile's hash is that of its rows' hashes: the pixels are read once.
+        let tiles: Vec<u64> = (0..cols * rows)
+            .map(|t| {
+                let (c, y0) = (t % cols, (t / cols) * TILE);
+                let rows = &row_sums[c][y0..(y0 + TILE).min(h as usize)];
+                xxhash_rust::xxh3::xxh3_64(&rows.iter().flat_map(|r| r.to_le_bytes()).collect::<Vec<u8>>())
+            })
+            .collect();
         let prev = self.prev.as_ref().filter(|p| p.size == (w, h));
         let key = prev.is_none()
             || self.since_key + 1 >= self.options.key_every

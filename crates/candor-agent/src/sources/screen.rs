@@ -175,6 +175,10 @@ impl Display {
                 if next_capture < Instant::now() {
                     next_capture = Instant::now() + Duration::from_secs(u64::from(opts.interval_secs.max(1)));
                 }
+                if hide_re.broken() {
+                    self.skipped("hiding", "screen.hide_titles does not compile");
+                    continue;
+                }
                 let mut img = match g.grab() {
                     Ok(img) => img,
                     Err(e) => {
@@ -183,11 +187,6 @@ impl Display {
                         continue;
                     }
                 };
-                if hide_re.broken() {
-                    self.skipped("hiding", "screen.hide_titles does not compile");
-                    std::thread::sleep(TICK);
-                    continue;
-                }
                 match g.windows_of(&opts.hide_apps, hide_re.get()) {
                     Ok(rects) => blank(&mut img, &rects),
                     Err(e) => {

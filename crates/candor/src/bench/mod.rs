@@ -43,6 +43,17 @@ impl Drop for Children {
     }
 }
 
+/// Fail with the package to install when a peer tool is missing.
+fn need(tool: &str, package: &str) -> anyhow::Result<()> {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(std::process::Stdio::null())
+        .status()?
+        .success();
+    anyhow::ensure!(found, "{tool} is missing: apt-get install {package}");
+    Ok(())
+}
+
 /// An X display number nobody uses.
 fn free_display() -> u32 {
     (200..400)

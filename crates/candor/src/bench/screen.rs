@@ -10,7 +10,7 @@
 //! Time is compressed: the actions of each 10-s interval run back to back,
 //! so an hour of session (360 captures) takes a few minutes to record.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use candor_agent::platform::x11::Target;
 use candor_agent::platform::x11_capture::Grabber;
 use candor_screen::{ssim::ssim, Canvas, Encoder, EncoderOptions, Image};
@@ -49,13 +49,7 @@ fn cpu_ns(who: i32) -> u64 {
     ns(u.ru_utime) + ns(u.ru_stime)
 }
 
-fn need(tool: &str, package: &str) -> anyhow::Result<()> {
-    if Command::new("sh").args(["-c", &format!("command -v {tool}")]).stdout(Stdio::null()).status()?.success() {
-        Ok(())
-    } else {
-        bail!("{tool} is missing: apt-get install {package}")
-    }
-}
+use super::need;
 
 /// A long bilingual document with tables and a notes box, like a report being read.
 fn document() -> String {

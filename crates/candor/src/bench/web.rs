@@ -205,13 +205,7 @@ impl Drop for Killed {
     }
 }
 
-fn need(tool: &str, package: &str) -> anyhow::Result<()> {
-    if Command::new("sh").args(["-c", &format!("command -v {tool}")]).stdout(Stdio::null()).status()?.success() {
-        Ok(())
-    } else {
-        bail!("{tool} is missing: apt-get install {package}")
-    }
-}
+use super::need;
 
 /// One dnsperf run: (queries per second, average latency in ms).
 fn dnsperf(server: &str, port: u16, queries: &Path, seconds: u32) -> anyhow::Result<(f64, f64)> {
