@@ -30,7 +30,12 @@ impl Recorder {
 
     /// Wait until `c` is allowed (returns immediately if it is).
     pub async fn wait_allowed(&mut self, c: Category) {
-        let _ = self.policy.wait_for(|p| p.allows(c)).await;
+        self.wait_any_allowed(&[c]).await
+    }
+
+    /// Wait until one of `cats` is allowed.
+    pub async fn wait_any_allowed(&mut self, cats: &[Category]) {
+        let _ = self.policy.wait_for(|p| cats.iter().any(|c| p.allows(*c))).await;
     }
 
     /// Whether an event at `ts_ms` falls inside the policy's collection hours

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod credentials;
+pub mod desktop_notify;
 pub mod enroll;
 pub mod gate;
 pub mod host;
@@ -21,6 +22,7 @@ pub mod spool;
 pub mod status;
 pub mod stop;
 pub mod uplink;
+pub mod visibility;
 pub mod web;
 
 use anyhow::{bail, Context};
@@ -111,6 +113,13 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
         state_dir: state_dir.clone(),
         stop: stop.clone(),
     }));
+    tasks.spawn(visibility::run(visibility::Visibility {
+        policy: policy_rx.clone(),
+        sessions_dir: config.x11.sessions_dir.clone(),
+        state_dir: state_dir.clone(),
+        server_url: creds.server_url.clone(),
+        stop: stop.clone(),
+    }));
     tasks.spawn(
         uplink::Uplink {
             client,
@@ -170,7 +179,7 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
         stop: stop.clone(),
     }));
     if let Some(o) = opts.synthetic {
-        tracing::warn!(rate = o.rate, total = o.total, category = %o.category, "synthetic test source enabled");
+        tracing::warn!(rate = o.rate, total = o.total, categories = ?o.categories, "synthetic test source enabled");
         let (r, s, st) = (recorder.clone(), spool.clone(), stop.clone());
         sources.spawn(async move {
             if let Err(e) = sources::synthetic::run(r, s, o, st).await {

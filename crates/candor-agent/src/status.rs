@@ -30,6 +30,9 @@ pub struct Status {
     pub software_control: String,
     pub spool_events: u64,
     pub notices: Vec<String>,
+    /// The monitoring notice awaiting answers, and where to answer it.
+    #[serde(default)]
+    pub notice_due: Option<String>,
 }
 
 impl Status {
@@ -54,6 +57,14 @@ impl Status {
             software_control: if p.personal { "off".into() } else { software_control },
             spool_events,
             notices,
+            notice_due: p.notice.as_ref().map(|n| {
+                format!(
+                    "version {} awaits the answer of {} at {}",
+                    n.version,
+                    n.pending.join(", "),
+                    crate::visibility::portal_url(server)
+                )
+            }),
         }
     }
 
@@ -105,6 +116,9 @@ impl Status {
             self.software_control,
             self.spool_events,
         );
+        if let Some(n) = &self.notice_due {
+            out.push_str(&format!("monitoring notice / 监控告知书: {n}\n"));
+        }
         for n in &self.notices {
             out.push_str(&format!("notice / 提示: {n}\n"));
         }

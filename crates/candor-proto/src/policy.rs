@@ -115,6 +115,18 @@ pub struct EffectivePolicy {
     /// The uploaded lists the web filter needs (those of blocked categories).
     #[serde(default)]
     pub web_lists: Vec<crate::web::WebListRef>,
+    /// A monitoring notice some employees of this desktop have not answered
+    /// yet: the agent tells them on their desktop where to read and answer it.
+    #[serde(default)]
+    pub notice: Option<NoticeDue>,
+}
+
+/// The company's monitoring notice in force and who still owes an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeDue {
+    pub version: u64,
+    /// Login names of this desktop's employees without an answer to `version`.
+    pub pending: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +151,7 @@ impl EffectivePolicy {
             allowed,
             personal: false,
             web_lists: Vec::new(),
+            notice: None,
         }
         .sealed()
     }
@@ -161,6 +174,12 @@ impl EffectivePolicy {
         let json = serde_json::to_vec(&self).unwrap_or_default();
         self.etag = crate::token::short_hash(&json);
         self
+    }
+
+    /// Name the notice some of this desktop's employees have yet to answer.
+    pub fn with_notice(mut self, notice: Option<NoticeDue>) -> Self {
+        self.notice = notice;
+        self.sealed()
     }
 
     /// Before the first policy arrives an agent collects only system events.

@@ -13,6 +13,7 @@ pub mod company_time;
 pub mod config;
 pub mod enrollment;
 pub mod ingest;
+pub mod notice;
 pub mod outbound;
 pub mod policy;
 pub mod presence;

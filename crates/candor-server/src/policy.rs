@@ -29,7 +29,7 @@ pub fn resolve(inputs: PolicyInputs) -> EffectivePolicy {
             }
         }
     }
-    let effective = EffectivePolicy::compose(pref, doc, inputs.employees, consented);
+    let effective = EffectivePolicy::compose(pref, doc, inputs.employees, consented).with_notice(inputs.notice);
     if inputs.personal {
         effective.personal_device()
     } else {
@@ -86,6 +86,8 @@ mod tests {
             note: None,
             recorded_by: "t".into(),
             recorded_ms: 0,
+            notice_version: None,
+            scan: None,
         }
     }
 
@@ -100,6 +102,7 @@ mod tests {
                 consent(10, Category::Activity, true),
             ],
             personal: false,
+            notice: None,
         };
         let e = resolve(inputs);
         assert_eq!(e.policy.as_ref().unwrap().id, 2);
@@ -115,6 +118,7 @@ mod tests {
             employees: vec![10],
             consents: vec![consent(10, Category::Web, true)],
             personal: true,
+            notice: None,
         };
         let e = resolve(inputs);
         assert!(e.personal);

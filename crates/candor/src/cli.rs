@@ -156,7 +156,7 @@ enum AgentCmd {
         /// TEST/BENCH ONLY: how many synthetic events in all.
         #[arg(long, default_value_t = u64::MAX)]
         synthetic_total: u64,
-        /// TEST/BENCH ONLY: category of the synthetic events.
+        /// TEST/BENCH ONLY: category of the synthetic events (several, comma-separated: taken in turn).
         #[arg(long, default_value = "activity")]
         synthetic_category: String,
     },
@@ -245,7 +245,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 Some(rate) => Some(SyntheticOptions {
                     rate,
                     total: synthetic_total,
-                    category: synthetic_category.parse::<Category>().map_err(anyhow::Error::msg)?,
+                    categories: synthetic_category
+                        .split(',')
+                        .map(|c| c.trim().parse::<Category>())
+                        .collect::<Result<_, _>>()
+                        .map_err(anyhow::Error::msg)?,
                 }),
                 None => None,
             };
@@ -343,7 +347,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Bench { cmd } => crate::bench::run(cmd).await,
-        Cmd::NotifyDesktop { title, body } => candor_agent::software::notify::send(&title, &body).await.map(|_| ()),
+        Cmd::NotifyDesktop { title, body } => candor_agent::desktop_notify::send(&title, &body).await.map(|_| ()),
     }
 }
 

@@ -67,14 +67,21 @@ pub fn read_owned(path: &Path, uid: u32) -> Option<Vec<u8>> {
     Some(buf)
 }
 
+/// A variable of the session leader's environment (bounded: environ is at
+/// most a few pages, and only the named variable is kept).
+pub fn leader_env(s: &GraphicalSession, name: &str) -> Option<String> {
+    let env = std::fs::read(format!("/proc/{}/environ", s.leader?)).ok()?;
+    let prefix = format!("{name}=");
+    let v = env.split(|b| *b == 0).find_map(|kv| kv.strip_prefix(prefix.as_bytes()))?;
+    (v.len() <= 4096).then(|| String::from_utf8_lossy(v).into_owned())
+}
+
 /// Where the session's Xauthority may be: the session leader's XAUTHORITY,
 /// the display manager's per-user file, the user's home.
 fn candidates(s: &GraphicalSession) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    if let Some(env) = s.leader.and_then(|p| std::fs::read(format!("/proc/{p}/environ")).ok()) {
-        if let Some(v) = env.split(|b| *b == 0).find_map(|kv| kv.strip_prefix(b"XAUTHORITY=")) {
-            out.push(PathBuf::from(String::from_utf8_lossy(v).into_owned()));
-        }
+    if let Some(v) = leader_env(s, "XAUTHORITY") {
+        out.push(PathBuf::from(v));
     }
     out.push(PathBuf::from(format!("/run/user/{}/gdm/Xauthority", s.uid)));
     if let Some(home) = super::users::home_of(s.uid) {

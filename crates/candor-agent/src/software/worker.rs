@@ -206,7 +206,7 @@ impl Worker {
     /// counted from an announcement that could be made (a desktop bus known).
     fn announce(&mut self, a: &Attempt) {
         let (Some(uid), Action::Block) = (a.uid, a.verdict.action) else { return };
-        let Some(bus) = super::notify::bus_address(uid, a.bus.clone()) else { return };
+        let Some(bus) = crate::desktop_notify::bus_address(uid, a.bus.clone()) else { return };
         let program = a.path.rsplit('/').next().unwrap_or(&a.path).to_string();
         let now = Instant::now();
         if self.announced.get(&(uid, program.clone())).is_some_and(|t| now.duration_since(*t) < QUIET) {

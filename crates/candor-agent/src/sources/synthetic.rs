@@ -1,6 +1,9 @@
 //! A synthetic source for tests and benchmarks (never used in production):
-//! emits `total` events numbered 1..=total at `rate` per second in a chosen
-//! category, resuming after the last one the spool recorded.
+//! emits `total` events numbered 1..=total at `rate` per second, resuming
+//! after the last one the spool recorded. With one category, numbers are
+//! spent only while it is allowed (so they arrive without gaps); with
+//! several, event n is in category n mod len and the gate alone decides
+//! what is kept — what consent tests need to watch.
 
 use crate::gate::Recorder;
 use crate::spool::{Record, Spool};
@@ -10,11 +13,11 @@ use std::time::Duration;
 
 const CHECKPOINT: &str = "synthetic";
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SyntheticOptions {
     pub rate: u64,
     pub total: u64,
-    pub category: Category,
+    pub categories: Vec<Category>,
 }
 
 pub async fn run(
@@ -31,7 +34,7 @@ pub async fn run(
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while n < opts.total {
         tokio::select! {
-            _ = recorder.wait_allowed(opts.category) => {}
+            _ = recorder.wait_any_allowed(&opts.categories) => {}
             _ = stop.wait() => return Ok(()),
         }
         tokio::select! {
@@ -39,12 +42,13 @@ pub async fn run(
             _ = stop.wait() => return Ok(()),
         }
         for _ in 0..per_tick.min(opts.total - n) {
-            if !recorder.allows(opts.category) {
+            let Some(&category) = opts.categories.get(n as usize % opts.categories.len().max(1)) else { break };
+            if opts.categories.len() == 1 && !recorder.allows(category) {
                 break;
             }
             n += 1;
             let rec = Record {
-                category: opts.category,
+                category,
                 ts_ms: now_ms(),
                 duration_ms: None,
                 payload: Payload::Synthetic { n, note: None }.to_json(),

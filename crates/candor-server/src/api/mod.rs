@@ -142,7 +142,8 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 pub fn router(state: Arc<AppState>) -> Router {
     use admin::{
-        activity, admins, agents, alerts, chat, dashboard, events, org, policies, reports, retention, screen, web,
+        activity, admins, agents, alerts, chat, consent, dashboard, events, org, policies, reports, retention, screen,
+        web,
     };
     let body_limit = state.config.ingest.max_batch_bytes;
     Router::new()
@@ -185,7 +186,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/assignments",
             get(policies::list_assignments).put(policies::assign_policy).delete(policies::unassign_policy),
         )
-        .route("/api/v1/consents", get(policies::list_consents).post(policies::record_consent))
+        .route("/api/v1/consents", get(consent::list_consents).post(consent::record_consent))
+        .route(
+            "/api/v1/consents/scans",
+            post(consent::upload_scan).layer(axum::extract::DefaultBodyLimit::max(consent::MAX_SCAN_BYTES)),
+        )
+        .route("/api/v1/consents/scans/{key}", get(consent::get_scan))
+        .route("/api/v1/notices", get(consent::list_notices).post(consent::publish_notice))
         .route("/api/v1/departments", get(org::list_departments).post(org::create_department))
         .route("/api/v1/employees", get(org::list_employees).post(org::create_employee))
         .route("/api/v1/employees/{id}", get(org::get_employee).put(org::update_employee))
@@ -196,6 +203,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/portal/day", get(portal::day))
         .route("/api/v1/portal/views", get(portal::views))
         .route("/api/v1/portal/export", get(portal::export))
+        .route("/api/v1/portal/notice", get(portal::notice).post(portal::answer))
+        .route("/api/v1/portal/screen/image", get(portal::screen_image))
         .route("/api/v1/retention", get(retention::overview))
         .route("/api/v1/retention/purge", post(retention::purge))
         .route("/api/v1/employees/{id}/legal-hold", put(retention::place_hold).delete(retention::release_hold))

@@ -294,6 +294,10 @@ pub struct ConsentRecord {
     pub note: Option<String>,
     pub recorded_by: String,
     pub recorded_ms: i64,
+    /// The monitoring notice version answered (portal consent).
+    pub notice_version: Option<u64>,
+    /// Blob key of the scanned signed form (paper consent).
+    pub scan: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -304,6 +308,17 @@ pub struct NewConsent {
     pub method: String,
     pub note: Option<String>,
     pub recorded_by: String,
+    pub notice_version: Option<u64>,
+    pub scan: Option<String>,
+}
+
+/// One published version of the company's monitoring notice.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notice {
+    pub version: u64,
+    pub body: crate::notice::NoticeBody,
+    pub published_by: String,
+    pub published_ms: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -327,6 +342,8 @@ pub struct PolicyInputs {
     pub consents: Vec<ConsentRecord>,
     /// Personal-device mode: nothing but system events, whatever the policy.
     pub personal: bool,
+    /// The notice in force, if some of `employees` have not answered it.
+    pub notice: Option<candor_proto::policy::NoticeDue>,
 }
 
 /// Console accounts and their sessions.
@@ -579,6 +596,10 @@ pub trait Store:
     fn policy_inputs(&self, agent_id: u64) -> Result<PolicyInputs>;
     fn record_consent(&self, c: &NewConsent) -> Result<u64>;
     fn consents(&self, employee_id: Option<u64>) -> Result<Vec<ConsentRecord>>;
+    /// Publishes the next version of the monitoring notice; returns its version.
+    fn publish_notice(&self, body: &crate::notice::NoticeBody, by: &str) -> Result<u64>;
+    /// Every published version, newest first.
+    fn notices(&self) -> Result<Vec<Notice>>;
 
     // Access log (append-only, hash-chained).
     fn append_access(&self, actor: &str, action: &str, target: &str, now_ms: i64) -> Result<()>;
@@ -646,6 +667,8 @@ pub trait ChatStore {
     /// Messages with id > `after`, ascending (to rebuild the search index).
     fn chat_after(&self, after: u64, limit: u32) -> Result<Vec<ChatRow>>;
     fn chat_max_id(&self) -> Result<u64>;
+    /// Messages `person` sent or received, oldest first (the employee's export).
+    fn chat_of_person(&self, person: &str, limit: u32) -> Result<Vec<ChatRow>>;
     /// `before` messages before and `after` after message `id` in its conversation.
     fn chat_conversation(&self, id: u64, before: u32, after: u32) -> Result<Vec<ChatRow>>;
     fn chat_people(&self) -> Result<Vec<ChatPerson>>;

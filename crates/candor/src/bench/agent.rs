@@ -153,6 +153,8 @@ pub async fn run(b: AgentBench) -> anyhow::Result<()> {
             method: "api".into(),
             note: None,
             recorded_by: "bench".into(),
+            notice_version: None,
+            scan: None,
         })?;
     }
     server.state.bump_epoch();

@@ -94,6 +94,8 @@ pub async fn run(b: IngestBench) -> anyhow::Result<()> {
             method: "api".into(),
             note: None,
             recorded_by: "bench".into(),
+            notice_version: None,
+            scan: None,
         })?;
         let batches: Vec<Vec<u8>> = (0..per_agent)
             .step_by(b.batch as usize)

@@ -8,6 +8,7 @@ pub mod admins;
 pub mod agents;
 pub mod alerts;
 pub mod chat;
+pub mod consent;
 pub mod dashboard;
 pub mod events;
 pub mod org;

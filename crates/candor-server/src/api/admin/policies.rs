@@ -1,15 +1,14 @@
-//! Policies, their assignment to scopes, and consent records.
+//! Policies and their assignment to scopes.
 
-use super::{audit, not_found, Created};
+use super::{not_found, Created};
 use crate::api::auth::AdminSession;
 use crate::api::{ApiError, JsonBody, State};
 use crate::roles::Perm;
-use crate::store::{Assignment, ConsentRecord, NewConsent, Policy, Scope};
+use crate::store::{Assignment, Policy, Scope};
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::Json;
 use candor_proto::policy::PolicyDoc;
-use candor_proto::Category;
 use serde::{Deserialize, Serialize};
 
 pub async fn list_policies(state: State, session: AdminSession) -> Result<Json<Vec<Policy>>, ApiError> {
@@ -131,57 +130,4 @@ pub async fn unassign_policy(
     state.db(move |s| s.unassign_policy(p.scope, p.target)).await?;
     state.bump_epoch();
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-pub struct ConsentParams {
-    employee_id: Option<u64>,
-}
-
-pub async fn list_consents(
-    state: State,
-    session: AdminSession,
-    Query(p): Query<ConsentParams>,
-) -> Result<Json<Vec<ConsentRecord>>, ApiError> {
-    session.require(Perm::ViewConsent)?;
-    let target = p.employee_id.map_or("consents:*".into(), |e| format!("consents:employee:{e}"));
-    audit(&state, &session.0, "consents.view", target).await?;
-    Ok(Json(state.db(move |s| s.consents(p.employee_id)).await?))
-}
-
-#[derive(Deserialize)]
-pub struct ConsentBody {
-    employee_id: u64,
-    category: String,
-    granted: bool,
-    /// How consent was given: `api` (default), `portal`, `paper`.
-    method: Option<String>,
-    note: Option<String>,
-}
-
-pub async fn record_consent(
-    state: State,
-    session: AdminSession,
-    JsonBody(b): JsonBody<ConsentBody>,
-) -> Result<Json<Created>, ApiError> {
-    let admin = session.require(Perm::ManageConsent)?;
-    let category: Category = b.category.parse().map_err(ApiError::bad_request)?;
-    if category == Category::System {
-        return Err(ApiError::bad_request("the system category needs no consent"));
-    }
-    let method = b.method.unwrap_or_else(|| "api".into());
-    if !["api", "portal", "paper"].contains(&method.as_str()) {
-        return Err(ApiError::bad_request("method must be api, portal or paper"));
-    }
-    let c = NewConsent {
-        employee_id: b.employee_id,
-        category,
-        granted: b.granted,
-        method,
-        note: b.note.map(|n| n.chars().take(1000).collect()),
-        recorded_by: admin.username.clone(),
-    };
-    let id = state.db(move |s| s.record_consent(&c)).await?;
-    state.bump_epoch();
-    Ok(Json(Created { id }))
 }

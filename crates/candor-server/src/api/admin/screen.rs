@@ -5,7 +5,7 @@
 
 use super::{agents_of, audit, not_found, visible_employee, Visibility};
 use crate::api::auth::AdminSession;
-use crate::api::{ApiError, State};
+use crate::api::{ApiError, AppState, State};
 use crate::roles::Perm;
 use crate::store::blob::BlobStore as _;
 use crate::store::ScreenFrame;
@@ -14,6 +14,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Frames listed in one answer (about 14 hours at one every 10 s).
 const MAX_FRAMES: u32 = 5000;
@@ -80,10 +81,21 @@ pub async fn image(state: State, session: AdminSession, Query(q): Query<ImageQue
     let owner = agent.employee_id.map_or_else(|| "unassigned".into(), |e| format!("employee:{e}"));
     audit(&state, &session.0, "screen.view", format!("{owner} agent:{} {} at {}", agent.id, q.display, q.at_ms))
         .await?;
-    let (id, display, at) = (agent.id, q.display.clone(), q.at_ms);
-    let chain = state.db(move |s| s.screen_chain(id, &display, at)).await?;
+    picture(&state, agent.id, q.display, q.at_ms).await
+}
+
+/// The picture of `display` at `at_ms`: the last key frame at or before it and
+/// the deltas after that, composed. Callers check access and log it first.
+pub(crate) async fn picture(
+    state: &Arc<AppState>,
+    agent: u64,
+    display: String,
+    at_ms: i64,
+) -> Result<Response, ApiError> {
+    let d = display.clone();
+    let chain = state.db(move |s| s.screen_chain(agent, &d, at_ms)).await?;
     let Some(last) = chain.last().map(|f| f.ts_ms) else {
-        return Err(not_found(format!("screen frame of agent {} on {} at or before {}", q.agent, q.display, q.at_ms)));
+        return Err(not_found(format!("screen frame of agent {agent} on {display} at or before {at_ms}")));
     };
     let blobs = state.blobs.clone();
     let rendered = tokio::task::spawn_blocking(move || {
@@ -112,13 +124,13 @@ pub async fn image(state: State, session: AdminSession, Query(q): Query<ImageQue
             .into_response()),
         Err(Render::Missing(seq)) => Err(ApiError::new(
             StatusCode::GONE,
-            format!("screen frame {seq} of agent {} is missing from the blob store", q.agent),
+            format!("screen frame {seq} of agent {} is missing from the blob store", agent),
         )),
         Err(Render::Corrupt(seq, e)) => {
-            tracing::warn!(agent = q.agent, seq, error = %e, "corrupt screen frame");
+            tracing::warn!(agent = agent, seq, error = %e, "corrupt screen frame");
             Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                format!("screen frame {seq} of agent {} is corrupt: {e}", q.agent),
+                format!("screen frame {seq} of agent {} is corrupt: {e}", agent),
             ))
         }
     }

@@ -117,6 +117,17 @@ impl ChatStore for SqliteStore {
         })
     }
 
+    fn chat_of_person(&self, person: &str, limit: u32) -> Result<Vec<ChatRow>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {COLS} FROM chat_messages WHERE sender = ?1
+                   OR EXISTS (SELECT 1 FROM json_each(receivers) WHERE value = ?1) ORDER BY ts_ms, id LIMIT ?2"
+            ))?;
+            let rows = st.query_map(params![person, limit], chat_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     fn chat_max_id(&self) -> Result<u64> {
         self.read(|c| {
             Ok(c.query_row("SELECT coalesce(max(id), 0) FROM chat_messages", [], |r| r.get::<_, i64>(0))? as u64)

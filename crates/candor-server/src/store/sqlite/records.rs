@@ -64,7 +64,36 @@ fn consent_row(r: &Row) -> rusqlite::Result<ConsentRecord> {
         note: r.get(5)?,
         recorded_by: r.get(6)?,
         recorded_ms: r.get(7)?,
+        notice_version: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
+        scan: r.get(9)?,
     })
+}
+
+const CONSENT_COLUMNS: &str =
+    "id, employee_id, category, granted, method, note, recorded_by, recorded_ms, notice_version, scan";
+
+impl SqliteStore {
+    /// The notice in force, with the login names of `employees` that have
+    /// not answered it (nothing when all have, or no notice was published).
+    fn notice_due(&self, employees: &[u64]) -> Result<Option<candor_proto::policy::NoticeDue>> {
+        self.read(|c| {
+            let Some(version) = c.query_row("SELECT max(version) FROM notices", [], |r| r.get::<_, Option<i64>>(0))?
+            else {
+                return Ok(None);
+            };
+            let mut st = c.prepare_cached(
+                "SELECT username FROM employees AS e WHERE id = ?1 AND username IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM consents WHERE employee_id = e.id AND notice_version = ?2)",
+            )?;
+            let mut pending = Vec::new();
+            for e in employees {
+                if let Some(u) = st.query_row(params![*e as i64, version], |r| r.get::<_, String>(0)).optional()? {
+                    pending.push(u);
+                }
+            }
+            Ok((!pending.is_empty()).then_some(candor_proto::policy::NoticeDue { version: version as u64, pending }))
+        })
+    }
 }
 
 fn opt_id(v: Option<u64>) -> Option<i64> {
@@ -617,22 +646,24 @@ impl Store for SqliteStore {
         let mut consents = Vec::new();
         for e in &employees {
             consents.extend(self.read(|c| {
-                let mut st = c.prepare_cached(
-                    "SELECT id, employee_id, category, granted, method, note, recorded_by, recorded_ms FROM consents
-                     WHERE id IN (SELECT max(id) FROM consents WHERE employee_id = ?1 GROUP BY category)",
-                )?;
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {CONSENT_COLUMNS} FROM consents
+                     WHERE id IN (SELECT max(id) FROM consents WHERE employee_id = ?1 GROUP BY category)"
+                ))?;
                 let rows = st.query_map([*e as i64], consent_row)?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })?);
         }
-        Ok(PolicyInputs { candidates, employees, consents, personal })
+        let notice = self.notice_due(&employees)?;
+        Ok(PolicyInputs { candidates, employees, consents, personal, notice })
     }
 
     fn record_consent(&self, n: &NewConsent) -> Result<u64> {
         self.write(|c| {
             c.execute(
-                "INSERT INTO consents (employee_id, category, granted, method, note, recorded_by, recorded_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO consents (employee_id, category, granted, method, note, recorded_by, recorded_ms,
+                                       notice_version, scan)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     n.employee_id as i64,
                     n.category.as_str(),
@@ -640,7 +671,9 @@ impl Store for SqliteStore {
                     n.method,
                     n.note,
                     n.recorded_by,
-                    now_ms()
+                    now_ms(),
+                    n.notice_version.map(|v| v as i64),
+                    n.scan,
                 ],
             )
             .map_err(|e| match StoreError::from(e) {
@@ -653,12 +686,43 @@ impl Store for SqliteStore {
 
     fn consents(&self, employee_id: Option<u64>) -> Result<Vec<ConsentRecord>> {
         self.read(|c| {
-            let mut st = c.prepare(
-                "SELECT id, employee_id, category, granted, method, note, recorded_by, recorded_ms FROM consents
-                 WHERE ?1 IS NULL OR employee_id = ?1 ORDER BY id",
-            )?;
+            let mut st = c.prepare(&format!(
+                "SELECT {CONSENT_COLUMNS} FROM consents WHERE ?1 IS NULL OR employee_id = ?1 ORDER BY id"
+            ))?;
             let rows = st.query_map([opt_id(employee_id)], consent_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn publish_notice(&self, body: &crate::notice::NoticeBody, by: &str) -> Result<u64> {
+        let json = serde_json::to_string(body).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let version: i64 = tx.query_row("SELECT coalesce(max(version), 0) + 1 FROM notices", [], |r| r.get(0))?;
+            tx.execute(
+                "INSERT INTO notices (version, body, published_by, published_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![version, json, by, now_ms()],
+            )?;
+            tx.commit()?;
+            Ok(version as u64)
+        })
+    }
+
+    fn notices(&self) -> Result<Vec<Notice>> {
+        self.read(|c| {
+            let mut st =
+                c.prepare("SELECT version, body, published_by, published_ms FROM notices ORDER BY version DESC")?;
+            let rows = st.query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (version, body, published_by, published_ms) = row?;
+                let body = serde_json::from_str(&body)
+                    .map_err(|e| StoreError::Backend(format!("notice version {version}: {e}")))?;
+                out.push(Notice { version: version as u64, body, published_by, published_ms });
+            }
+            Ok(out)
         })
     }
 
