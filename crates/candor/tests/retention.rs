@@ -91,41 +91,6 @@ async fn purge_respects_periods_and_legal_holds() {
     assert!(log.as_array().unwrap().iter().any(|e| e["action"] == "legal_hold.release"));
 }
 
-/// A frame of a `w`×`h` picture filled with `shade` plus a bar at `bar`.
-fn frame(enc: &mut candor_screen::Encoder, shade: u8, bar: usize) -> Vec<u8> {
-    let mut img = candor_screen::Image::new(256, 128);
-    img.rgb.fill(shade);
-    for y in 0..16 {
-        for x in bar..bar + 32 {
-            img.rgb[(y * 256 + x) * 3] = 255;
-        }
-    }
-    enc.encode(&img).unwrap().remove(0).bytes
-}
-
-fn screen_event(seq: u64, ts_ms: i64, display: &str, bytes: &[u8]) -> candor_proto::Event {
-    use base64::Engine as _;
-    let (h, _) = candor_screen::Header::parse(bytes).unwrap();
-    candor_proto::Event {
-        seq,
-        ts_ms,
-        duration_ms: None,
-        category: candor_proto::Category::Screen,
-        payload: candor_proto::Payload::ScreenFrame {
-            display: display.into(),
-            width: h.width,
-            height: h.height,
-            key: h.key,
-            tiles: h.carried(),
-            bytes: bytes.len() as u64,
-            reason: "interval".into(),
-            data: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
-            blob: None,
-        }
-        .to_json(),
-    }
-}
-
 /// Old screen frames go with their blob files, except those a kept frame
 /// still builds on (its key frame) and files another kept frame shares;
 /// held employees keep everything.
@@ -147,9 +112,9 @@ async fn screen_purge_deletes_frames_and_files_but_never_a_kept_frames_chain() {
     let old = now - 3 * 86_400_000;
     let opts = candor_screen::EncoderOptions { quality: 80, ..Default::default() };
     let mut e0 = candor_screen::Encoder::new(opts);
-    let (k1, d2) = (frame(&mut e0, 40, 0), frame(&mut e0, 40, 64));
+    let (k1, d2) = (screen_frame(&mut e0, 40, 0), screen_frame(&mut e0, 40, 64));
     e0.reset();
-    let (k3, d4) = (frame(&mut e0, 90, 0), frame(&mut e0, 90, 128));
+    let (k3, d4) = (screen_frame(&mut e0, 90, 0), screen_frame(&mut e0, 90, 128));
     // Display :1 has one old key frame with the same picture as k3: one shared file.
     let k5 = k3.clone();
     let events = || {

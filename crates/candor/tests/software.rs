@@ -11,69 +11,18 @@
 
 mod common;
 
+use common::desktop::{bus_daemon, FakeNotifications};
 use common::*;
 use serde_json::{json, Value};
 use sha2::Digest;
-use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const EMPLOYEE: u32 = 1000;
-
-#[derive(Clone, Default)]
-struct FakeNotifications {
-    calls: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-#[zbus::interface(name = "org.freedesktop.Notifications")]
-impl FakeNotifications {
-    #[allow(clippy::too_many_arguments)]
-    fn notify(
-        &self,
-        _app: String,
-        _replaces: u32,
-        _icon: String,
-        summary: String,
-        body: String,
-        _actions: Vec<String>,
-        _hints: HashMap<String, zbus::zvariant::OwnedValue>,
-        _timeout: i32,
-    ) -> u32 {
-        let mut c = self.calls.lock().unwrap();
-        c.push((summary, body));
-        c.len() as u32
-    }
-}
-
-/// A session bus any uid may use (the employee's helper connects as uid 1000).
-fn bus_daemon(dir: &Path) -> (std::process::Child, String) {
-    let sock = dir.join("bus");
-    let conf = dir.join("bus.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>session</type><listen>unix:path={}</listen><auth>EXTERNAL</auth>
-<policy context="default"><allow user="*"/><allow send_destination="*"/><allow own="*"/><allow receive_sender="*"/></policy></busconfig>"#,
-            sock.display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new("dbus-daemon")
-        .arg(format!("--config-file={}", conf.display()))
-        .args(["--nofork", "--nopidfile"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dbus-daemon (apt-get install dbus-daemon)");
-    (child, format!("unix:path={}", sock.display()))
-}
 
 struct Env {
     bus: String,

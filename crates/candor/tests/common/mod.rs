@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod desktop;
 pub mod display;
 
 use serde_json::{json, Value};
@@ -366,4 +367,40 @@ pub fn fast_agent_toml(extra: &str) -> String {
     format!(
         "[uplink]\nbackoff_min_ms = 100\nbackoff_max_ms = 1000\nheartbeat_secs = 1\npolicy_wait_secs = 5\ndrain_rate = 100000\nlinger_ms = 100\n{extra}"
     )
+}
+
+/// A 256×128 picture filled with `shade` plus a red bar at `bar`, encoded.
+pub fn screen_frame(enc: &mut candor_screen::Encoder, shade: u8, bar: usize) -> Vec<u8> {
+    let mut img = candor_screen::Image::new(256, 128);
+    img.rgb.fill(shade);
+    for y in 0..16 {
+        for x in bar..bar + 32 {
+            img.rgb[(y * 256 + x) * 3] = 255;
+        }
+    }
+    enc.encode(&img).unwrap().remove(0).bytes
+}
+
+/// A screen event carrying the encoded frame `bytes`.
+pub fn screen_event(seq: u64, ts_ms: i64, display: &str, bytes: &[u8]) -> candor_proto::Event {
+    use base64::Engine as _;
+    let (h, _) = candor_screen::Header::parse(bytes).unwrap();
+    candor_proto::Event {
+        seq,
+        ts_ms,
+        duration_ms: None,
+        category: candor_proto::Category::Screen,
+        payload: candor_proto::Payload::ScreenFrame {
+            display: display.into(),
+            width: h.width,
+            height: h.height,
+            key: h.key,
+            tiles: h.carried(),
+            bytes: bytes.len() as u64,
+            reason: "interval".into(),
+            data: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            blob: None,
+        }
+        .to_json(),
+    }
 }
