@@ -193,6 +193,60 @@ async fn console_in_chromium() {
         b.page_ok(page).await;
     }
 
+    // The monitoring notice is published from the consent page, and a paper
+    // consent is recorded with the scan of the signed form.
+    b.click("#nav-consent").await;
+    b.page_ok("consent").await;
+    b.wait_text("#notice-panel", "尚未发布").await;
+    b.client
+        .execute(
+            "document.querySelector('#notice-panel details').open = true;
+             const f = document.querySelector('#notice-panel form');
+             const set = (n, v) => { f.querySelector(`[name=${n}]`).value = v; };
+             set('notice_title_zh', '员工监控告知书'); set('notice_title_en', 'Employee monitoring notice');
+             set('notice_text_zh', '公司依法记录以下工作数据。'); set('notice_text_en', 'The company records the work data below.');
+             set('p_activity_zh', '统计工作时间'); set('p_activity_en', 'working-time statistics');
+             set('p_web_zh', '防范违法网站'); set('p_web_en', 'blocking unlawful sites');
+             f.requestSubmit();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.wait_text("#notice-panel", "已发布第 1 版").await;
+    b.goto(&format!("{console}#/consent/{}", seed.zhangsan)).await;
+    b.page_ok("consent").await;
+    b.wait_text("#notice-panel", "第 1 版").await;
+    let form = "#page-consent .panel:last-child form";
+    b.click(&format!("{form} button")).await;
+    b.wait_text("#page-consent .panel:last-child", "请选择签字表的扫描件").await;
+    let scan = tmp.path().join("signed.png");
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&[1u8; 64]);
+    std::fs::write(&scan, &png).unwrap();
+    b.client
+        .find(fantoccini::Locator::Css(&format!("{form} input[name=scan]")))
+        .await
+        .unwrap()
+        .send_keys(scan.to_str().unwrap())
+        .await
+        .unwrap();
+    b.client
+        .find(fantoccini::Locator::Css(&format!("{form} select[name=category]")))
+        .await
+        .unwrap()
+        .select_by_value("web")
+        .await
+        .unwrap();
+    b.click(&format!("{form} button")).await;
+    b.wait_text("#consent-records", "纸质签字 · 签字表扫描件").await;
+    b.screenshot("consent-paper").await;
+    let records = team.sec.get(&format!("/api/v1/consents?employee_id={}", seed.zhangsan)).await;
+    let paper = records.as_array().unwrap().iter().find(|c| c["method"] == "paper").expect("the paper record");
+    assert_eq!((paper["category"].as_str(), paper["granted"].as_bool()), (Some("web"), Some(true)));
+    let key = paper["scan"].as_str().unwrap();
+    let r = team.sec.client.get(format!("{}/api/v1/consents/scans/{key}", server.url)).bearer_auth(team.sec.token());
+    assert_eq!(r.send().await.unwrap().bytes().await.unwrap().to_vec(), png, "the uploaded file, unchanged");
+
     // Timeline of one employee's day.
     b.goto(&format!("{console}#/timeline/{}", seed.zhangsan)).await;
     b.page_ok("timeline").await;
@@ -393,5 +447,24 @@ async fn console_in_chromium() {
     b.page_ok("views").await;
     b.wait_text("#views-table", "timeline.view").await;
     b.screenshot("portal-views").await;
+    // The employee answers the notice per category in the portal.
+    b.click("#nav-notice").await;
+    b.page_ok("notice").await;
+    b.wait_text("#notice-state", "请阅读告知书").await;
+    assert!(b.text("#notice-activity").await.contains("统计工作时间"));
+    b.click("#notice-activity input[value=true]").await;
+    b.click("#notice-web input[value=false]").await;
+    b.click("#page-notice form button").await;
+    b.wait_text("#notice-state", "您已答复此版本").await;
+    b.screenshot("portal-notice").await;
+    let records = team.sec.get(&format!("/api/v1/consents?employee_id={}", seed.zhangsan)).await;
+    let answered: Vec<(&str, bool)> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["method"] == "portal" && c["notice_version"] == 1)
+        .map(|c| (c["category"].as_str().unwrap(), c["granted"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(answered, [("activity", true), ("web", false)]);
     agent.stop();
 }

@@ -34,7 +34,8 @@ function h(spec, attrs, ...kids) {
 async function api(path, opts = {}) {
   const headers = { "content-type": opts.contentType || "application/json" };
   if (S.csrf && opts.method && opts.method !== "GET") headers["x-csrf-token"] = S.csrf;
-  const body = opts.body === undefined ? undefined : typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
+  const raw = typeof opts.body === "string" || opts.body instanceof Blob;
+  const body = opts.body === undefined ? undefined : raw ? opts.body : JSON.stringify(opts.body);
   const r = await fetch(path, { method: opts.method || "GET", headers, body, credentials: "same-origin" });
   if (r.status === 401 && !opts.noRedirect) { S.me = null; render(); throw new Error("401"); }
   if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || r.statusText);
@@ -95,6 +96,7 @@ const PAGES = [
   ["access", "nav_access", "view_access_log", pageAccess],
   ["admins", "nav_admins", "manage_admins", pageAdmins],
   ["mydata", "nav_mydata", "own_data", pageMyData],
+  ["notice", "nav_notice", "own_data", pageNotice],
   ["views", "nav_views", "own_data", pageViews],
   ["account", "nav_account", null, pageAccount],
 ];
@@ -705,8 +707,34 @@ async function pagePolicies(main) {
   }
 }
 
+const GATED = CATS.slice(0, 7);
+const inLang = (b) => (S.lang === "zh-CN" ? b.zh : b.en);
+
+// The monitoring notice in force and a form to publish the next version.
+async function noticePanel() {
+  const notices = await api("/api/v1/notices");
+  const cur = notices[0];
+  const out = h("div.panel#notice-panel", h("h2", t("notice")),
+    cur ? h("p", t("notice_current", { v: cur.version, by: cur.published_by, at: fmtTime(cur.published_ms) }), " · ", h("strong", inLang(cur.body.title)))
+      : h("p.bad", t("notice_none")));
+  if (!can("manage_consent")) return out;
+  // A text in both languages, prefilled from the version in force.
+  const pair = (label, name, b, area) => [["zh", "中文"], ["en", "English"]].map(([l, lang]) => h("label" + (area ? ".wide" : ""), `${label} (${lang})`,
+    area ? h("textarea", { name: `${name}_${l}`, rows: 3 }, b ? b[l] : "") : h("input", { name: `${name}_${l}`, size: 40, value: b ? b[l] : "" })));
+  const fields = [...pair(t("notice_title"), "notice_title", cur && cur.body.title), ...pair(t("notice_text"), "notice_text", cur && cur.body.text, true),
+    ...GATED.flatMap((c) => pair(t("purpose_of", { c: catName(c) }), "p_" + c, cur && cur.body.purposes[c]))];
+  out.append(h("details", h("summary", t("notice_publish")), h("p.muted", t("notice_help")), form(fields, t("notice_publish"), async (f) => {
+    const two = (k) => ({ zh: f.get(`${k}_zh`) || "", en: f.get(`${k}_en`) || "" });
+    const purposes = {};
+    for (const c of GATED) { const p = two(`p_${c}`); if (p.zh || p.en) purposes[c] = p; }
+    const r = await api("/api/v1/notices", { method: "POST", body: { title: two("notice_title"), text: two("notice_text"), purposes } });
+    return msg(t("notice_published", { v: r.version }));
+  })));
+  return out;
+}
+
 async function pageConsent(main, arg) {
-  main.append(h("h1", t("nav_consent")),
+  main.append(h("h1", t("nav_consent")), await noticePanel(),
     h("div.row", h("label", t("choose_employee"), (() => {
       const s = select("employee", [["", t("none")], ...S.employees.map((e) => [e.id, e.name])], arg);
       s.addEventListener("change", () => { location.hash = "#/consent/" + s.value; });
@@ -714,15 +742,25 @@ async function pageConsent(main, arg) {
     })())));
   if (!arg) return;
   const records = await api("/api/v1/consents?employee_id=" + Number(arg));
+  const how = (r) => r.scan ? h("a", { href: "/api/v1/consents/scans/" + r.scan, target: "_blank", rel: "noopener" }, t("method_" + r.method) + " · " + t("scan"))
+    : t("method_" + r.method) + (r.notice_version ? " · " + t("notice_v", { v: r.notice_version }) : "");
   main.append(h("h2", t("consent_records")),
-    table(["category", "status", "method", "note", "recorded_by", "recorded_at"], records.slice().reverse().map((r) => ({ cells: [catName(r.category), r.granted ? h("span.ok", t("granted")) : h("span.bad", t("withdrawn")), r.method, r.note || "", r.recorded_by, fmtTime(r.recorded_ms)] }))));
+    h("div#consent-records", table(["category", "status", "method", "note", "recorded_by", "recorded_at"], records.slice().reverse().map((r) => ({ cells: [catName(r.category), r.granted ? h("span.ok", t("granted")) : h("span.bad", t("withdrawn")), how(r), r.note || "", r.recorded_by, fmtTime(r.recorded_ms)] })))));
   if (can("manage_consent")) {
-    main.append(h("div.panel", h("h2", t("record_consent")), form([
-      h("label", t("category"), select("category", CATS.slice(0, 7).map((c) => [c, catName(c)]))),
+    const scan = h("input", { type: "file", name: "scan", accept: ".pdf,.png,.jpg,.jpeg,application/pdf,image/png,image/jpeg" });
+    main.append(h("div.panel", h("h2", t("record_consent")), h("p.muted", t("record_consent_help")), form([
+      h("label", t("category"), select("category", GATED.map((c) => [c, catName(c)]))),
       h("label", t("status"), select("granted", [["true", t("grant")], ["false", t("withdraw")]])),
-      h("label", t("method"), select("method", [["paper", "paper"], ["api", "api"], ["portal", "portal"]])),
+      h("label", t("method"), select("method", [["paper", t("method_paper")], ["api", t("method_api")]])),
+      h("label", t("scan"), scan),
       h("label", t("note"), h("input", { name: "note", size: 30 }))], t("save"), async (f) => {
-        await api("/api/v1/consents", { method: "POST", body: { employee_id: Number(arg), category: f.get("category"), granted: f.get("granted") === "true", method: f.get("method"), note: f.get("note") || null } });
+        let key = null;
+        const file = f.get("scan");
+        if (f.get("method") === "paper") {
+          if (!file || !file.size) throw new Error(t("scan_needed"));
+          key = (await api("/api/v1/consents/scans", { method: "POST", body: file, contentType: file.type || "application/octet-stream" })).scan;
+        }
+        await api("/api/v1/consents", { method: "POST", body: { employee_id: Number(arg), category: f.get("category"), granted: f.get("granted") === "true", method: f.get("method"), note: f.get("note") || null, scan: key } });
         route();
       })));
   }
@@ -754,6 +792,29 @@ async function pageEvents(main) {
       }), results);
 }
 
+// The employee reads the notice in force and accepts or declines each
+// category; nothing is preselected until they have answered this version.
+async function pageNotice(main) {
+  const n = await api("/api/v1/portal/notice");
+  main.append(h("h1", t("nav_notice")));
+  if (!n.notice) return main.append(h("p.muted", t("notice_none_yet")));
+  const cur = n.notice;
+  const done = n.answered === cur.version;
+  main.append(h("div.panel",
+    h("h2", inLang(cur.body.title)), h("p.muted", t("notice_current", { v: cur.version, by: cur.published_by, at: fmtTime(cur.published_ms) })),
+    h("p.chat-text", inLang(cur.body.text))),
+  h("p" + (done ? ".ok" : ".bad") + "#notice-state", t(done ? "notice_answered" : "notice_please")));
+  const choice = (c, value, label) => h("label.inline", h("input", { type: "radio", name: c, value, required: true, checked: done && n.decisions[c] === (value === "true") }), label);
+  const rows = GATED.filter((c) => cur.body.purposes[c]).map((c) => h("fieldset.panel#notice-" + c,
+    h("legend", h("strong", catName(c))), h("p", inLang(cur.body.purposes[c])), choice(c, "true", t("accept")), choice(c, "false", t("decline"))));
+  main.append(form(h("div.wide", rows), t("notice_submit"), async (f) => {
+    const decisions = {};
+    for (const c of GATED) if (cur.body.purposes[c]) decisions[c] = f.get(c) === "true";
+    await api("/api/v1/portal/notice", { method: "POST", body: { version: cur.version, decisions } });
+    route();
+  }));
+}
+
 // The employee's own portal: their day as admins see it, their consents, an export of everything.
 async function pageMyData(main, arg) {
   const day = h("input#mydata-date", { type: "date", value: arg || today() });
@@ -765,7 +826,7 @@ async function pageMyData(main, arg) {
     h("h2", t("events") + ` (${fmtNum(d.events.length)}${d.truncated ? "+" : ""})`),
     table(["time", "category", "duration", "payload"], d.events.slice(0, 500).map((e) => ({ cells: [fmtTime(e.ts_ms), catName(e.category), e.duration_ms ? fmtDur(e.duration_ms) : "", describe(e.payload)] }))),
     h("h2", t("consent_records")),
-    table(["category", "status", "method", "recorded_at"], d.consents.map((c) => ({ cells: [catName(c.category), c.granted ? t("granted") : t("withdrawn"), c.method, fmtTime(c.recorded_ms)] }))));
+    table(["category", "status", "method", "recorded_at"], d.consents.map((c) => ({ cells: [catName(c.category), c.granted ? t("granted") : t("withdrawn"), t("method_" + c.method), fmtTime(c.recorded_ms)] }))));
 }
 
 async function pageViews(main) {
