@@ -434,6 +434,18 @@ async fn console_in_chromium() {
     b.wait_text("#login-form", "已锁定").await;
     b.screenshot("locked").await;
 
+    // A screen picture of the employee's day, collected under policy and consent.
+    agent.stop();
+    let policy = team.sec.get("/api/v1/policies").await[0].clone();
+    let mut doc = policy["doc"].clone();
+    doc["collect"]["screen"] = json!(true);
+    team.sec.put(&format!("/api/v1/policies/{}", policy["id"]), json!({"doc": doc})).await;
+    team.consent(seed.zhangsan, "screen", true).await;
+    let mut enc = candor_screen::Encoder::new(Default::default());
+    let frame = screen_event(2_100_000, candor_proto::now_ms(), ":0", &screen_frame(&mut enc, 90, 0));
+    let (_, ack) = agent.send(&server, vec![frame]).await;
+    assert_eq!(ack["stored"], 1, "{ack}");
+
     // The employee's own portal: their day, who viewed it (the security admin did, above).
     let account = team.sys.post("/api/v1/admins", json!({"username": "zhangsan", "role": "employee"})).await;
     b.login(&console, "zhangsan", account["password"].as_str().unwrap()).await;
@@ -442,6 +454,12 @@ async fn console_in_chromium() {
     b.wait_text("#mydata-apps", "WPS 文字").await;
     let nav = b.text("nav").await;
     assert!(!nav.contains("终端") && !nav.contains("统计"), "an employee sees only the portal: {nav}");
+    b.wait_text("#mydata-alerts", "拒收事件").await;
+    wait_until(Duration::from_secs(10), "their screen picture shown", async || {
+        b.client.execute("return document.querySelector('#mydata-picture').naturalWidth", vec![]).await.unwrap() == 256
+    })
+    .await;
+    assert_eq!(b.count("#mydata-alerts tr.clickable").await, 0, "no alert page to open from the portal");
     b.screenshot("portal-mydata").await;
     b.click("#nav-views").await;
     b.page_ok("views").await;

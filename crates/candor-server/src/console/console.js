@@ -127,9 +127,10 @@ const daysAgo = (n) => new Intl.DateTimeFormat("en-CA", { timeZone: S.tz }).form
 const alertText = (a) => a.data && Object.keys(a.data).length ? t("alertd_" + a.kind, a.data) : a.detail;
 const sevClass = (s) => s === "critical" || s === "warning" ? "span.bad" : "span";
 
-function alertTable(alerts) {
+// Rows open the alert's page, except in the portal (`linked` false), which has none.
+function alertTable(alerts, linked = true) {
   return table(["time", "agent", "kind", "severity", "detail", "status", "assignee"], alerts.map((a) => ({ a, cells: [fmtTime(a.ts_ms), a.agent_id ? "#" + a.agent_id : t("none"), t("alert_" + a.kind), h(sevClass(a.severity), t("sev_" + a.severity)), alertText(a), t("st_" + a.status), a.assignee || t("none")] })),
-    (r) => { location.hash = "#/alerts/" + r.a.id; });
+    linked ? (r) => { location.hash = "#/alerts/" + r.a.id; } : null);
 }
 
 async function pageAlerts(main, arg) {
@@ -820,11 +821,19 @@ async function pageMyData(main, arg) {
   const day = h("input#mydata-date", { type: "date", value: arg || today() });
   day.addEventListener("change", () => { location.hash = "#/mydata/" + day.value; });
   const d = await api("/api/v1/portal/day?date=" + encodeURIComponent(arg || today()));
+  // Their screen pictures, composed by the server as admins see them; the newest is shown.
+  const frames = d.screen_frames;
+  const pic = h("img#mydata-picture", { alt: t("screen_pictures") });
+  const show = (f) => { pic.src = `/api/v1/portal/screen/image?agent=${f.agent_id}&display=${encodeURIComponent(f.display)}&at_ms=${f.ts_ms}`; };
+  if (frames.length) show(frames[frames.length - 1]);
   main.append(h("h1", t("nav_mydata")), h("p.muted", t("mydata_help")),
     h("div.row", h("label", t("date"), day), h("a.button#export-mine", { href: "/api/v1/portal/export", download: "" }, t("export_mine"))),
     h("h2", `${d.employee.name} · ${d.date}`), dayStrip(d), activitySummary(d.activity, "mydata"),
     h("h2", t("events") + ` (${fmtNum(d.events.length)}${d.truncated ? "+" : ""})`),
     table(["time", "category", "duration", "payload"], d.events.slice(0, 500).map((e) => ({ cells: [fmtTime(e.ts_ms), catName(e.category), e.duration_ms ? fmtDur(e.duration_ms) : "", describe(e.payload)] }))),
+    h("h2", t("screen_pictures") + ` (${fmtNum(frames.length)})`), frames.length ? h("div.screen#mydata-screen", h("div.row", frames.slice(-200).map((f) =>
+      h("a.tag", { on: { click: () => show(f) } }, fmtTime(f.ts_ms)))), pic) : h("p.muted", t("screen_no_frames")),
+    h("h2", t("nav_alerts")), h("div#mydata-alerts", alertTable(d.alerts, false)),
     h("h2", t("consent_records")),
     table(["category", "status", "method", "recorded_at"], d.consents.map((c) => ({ cells: [catName(c.category), c.granted ? t("granted") : t("withdrawn"), t("method_" + c.method), fmtTime(c.recorded_ms)] }))));
 }
