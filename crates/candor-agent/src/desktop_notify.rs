@@ -47,21 +47,95 @@ pub fn show(uid: u32, bus: &str, title: &str, body: &str, what: String) {
     }
 }
 
+/// A notification shown for as long as this value lives (the helper holds
+/// it and withdraws it when its standard input closes).
+pub struct Held {
+    child: Option<std::process::Child>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        drop(child.stdin.take());
+        // Reap the helper once it has withdrawn the notification.
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        });
+    }
+}
+
+/// Show a notification on `uid`'s desktop until the returned value is dropped.
+pub fn hold(uid: u32, bus: &str, title: &str, body: &str) -> Option<Held> {
+    use std::os::unix::process::CommandExt;
+    let gid = crate::platform::users::gid_of(uid).unwrap_or(uid);
+    let exe = std::env::current_exe().ok()?;
+    let child = std::process::Command::new(exe)
+        .args(["notify-desktop", "--hold", "--title", title, "--body", body])
+        .env_clear()
+        .env("DBUS_SESSION_BUS_ADDRESS", bus)
+        .uid(uid)
+        .gid(gid)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn();
+    match child {
+        Ok(child) => Some(Held { child: Some(child) }),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the desktop notification helper");
+            None
+        }
+    }
+}
+
 /// The helper's work: one `org.freedesktop.Notifications.Notify` call on the
-/// session bus named by `DBUS_SESSION_BUS_ADDRESS`.
-pub async fn send(title: &str, body: &str) -> anyhow::Result<u32> {
+/// session bus named by `DBUS_SESSION_BUS_ADDRESS`; with `hold`, the
+/// notification never expires and is withdrawn (`CloseNotification`) when
+/// standard input closes — when the agent ends it, or dies.
+pub async fn send(title: &str, body: &str, hold: bool) -> anyhow::Result<()> {
     use anyhow::Context;
     let conn = zbus::Connection::session().await.context("connecting to the desktop session bus")?;
-    let hints: HashMap<&str, zbus::zvariant::Value> = HashMap::from([("urgency", zbus::zvariant::Value::U8(1))]);
+    let urgency = zbus::zvariant::Value::U8(if hold { 2 } else { 1 });
+    let mut hints: HashMap<&str, zbus::zvariant::Value> = HashMap::from([("urgency", urgency)]);
+    if hold {
+        hints.insert("resident", zbus::zvariant::Value::Bool(true));
+    }
+    let timeout = if hold { 0i32 } else { 10_000 };
     let reply = conn
         .call_method(
             Some("org.freedesktop.Notifications"),
             "/org/freedesktop/Notifications",
             Some("org.freedesktop.Notifications"),
             "Notify",
-            &("Candor", 0u32, "dialog-warning", title, body, Vec::<&str>::new(), hints, 10_000i32),
+            &("Candor", 0u32, "dialog-warning", title, body, Vec::<&str>::new(), hints, timeout),
         )
         .await
         .context("calling org.freedesktop.Notifications.Notify")?;
-    Ok(reply.body().deserialize::<u32>()?)
+    let id: u32 = reply.body().deserialize()?;
+    if hold {
+        tokio::task::spawn_blocking(|| {
+            use std::io::Read;
+            let mut sink = [0u8; 64];
+            let mut stdin = std::io::stdin();
+            while stdin.read(&mut sink).is_ok_and(|n| n > 0) {}
+        })
+        .await?;
+        conn.call_method(
+            Some("org.freedesktop.Notifications"),
+            "/org/freedesktop/Notifications",
+            Some("org.freedesktop.Notifications"),
+            "CloseNotification",
+            &(id,),
+        )
+        .await
+        .context("calling org.freedesktop.Notifications.CloseNotification")?;
+    }
+    Ok(())
 }

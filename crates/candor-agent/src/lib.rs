@@ -11,6 +11,7 @@ pub mod desktop_notify;
 pub mod enroll;
 pub mod gate;
 pub mod host;
+pub mod live;
 pub mod net;
 pub mod notices;
 pub mod platform;
@@ -87,6 +88,7 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
     let client = net::pinned_client(&creds.ca_fingerprint)?;
     let stop = Stop::new(state_dir.clone());
     let (web_client, web_creds) = (client.clone(), creds.clone());
+    let (live_client, live_creds) = (client.clone(), creds.clone());
     let (policy_tx, policy_rx) = watch::channel(Arc::new(policy_sync::load_saved(&state_dir)));
     let (rec_tx, rec_rx) = mpsc::channel(10_000);
     let appended = Arc::new(Notify::new());
@@ -175,6 +177,15 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
         config: config.web.clone(),
         client: web_client,
         creds: web_creds,
+        notices: notices.clone(),
+        stop: stop.clone(),
+    }));
+    sources.spawn(live::supervise(live::Live {
+        recorder: recorder.clone(),
+        policy: policy_rx.clone(),
+        x11: config.x11.clone(),
+        client: live_client,
+        creds: live_creds,
         notices: notices.clone(),
         stop: stop.clone(),
     }));

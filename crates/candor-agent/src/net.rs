@@ -68,19 +68,23 @@ impl ServerCertVerifier for PinnedCa {
     }
 }
 
-/// An HTTP client that trusts only the CA with `ca_fingerprint` (hex SHA-256).
-pub fn pinned_client(ca_fingerprint: &str) -> anyhow::Result<reqwest::Client> {
+/// TLS that trusts only the CA with `ca_fingerprint` (hex SHA-256).
+pub fn pinned_tls(ca_fingerprint: &str) -> anyhow::Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+    Ok(rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinnedCa {
             fingerprint: ca_fingerprint.to_ascii_lowercase(),
             provider,
         }))
-        .with_no_client_auth();
+        .with_no_client_auth())
+}
+
+/// An HTTP client that trusts only the CA with `ca_fingerprint` (hex SHA-256).
+pub fn pinned_client(ca_fingerprint: &str) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
+        .use_preconfigured_tls(pinned_tls(ca_fingerprint)?)
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))
         .user_agent(concat!("candor-agent/", env!("CARGO_PKG_VERSION")))

@@ -119,6 +119,18 @@ pub struct EffectivePolicy {
     /// yet: the agent tells them on their desktop where to read and answer it.
     #[serde(default)]
     pub notice: Option<NoticeDue>,
+    /// Someone is watching this desktop's screen now: the agent streams it.
+    #[serde(default)]
+    pub live: Option<LiveRequest>,
+}
+
+/// What viewers want of this desktop's screen, live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveRequest {
+    /// Full pictures, for admins watching this endpoint.
+    pub view: bool,
+    /// Thumbnails, for the screen wall.
+    pub wall: bool,
 }
 
 /// The company's monitoring notice in force and who still owes an answer.
@@ -152,6 +164,7 @@ impl EffectivePolicy {
             personal: false,
             web_lists: Vec::new(),
             notice: None,
+            live: None,
         }
         .sealed()
     }
@@ -179,6 +192,13 @@ impl EffectivePolicy {
     /// Name the notice some of this desktop's employees have yet to answer.
     pub fn with_notice(mut self, notice: Option<NoticeDue>) -> Self {
         self.notice = notice;
+        self.sealed()
+    }
+
+    /// Ask for the screen live; only where screen collection is allowed
+    /// (policy and consent), so nobody is watched without it.
+    pub fn with_live(mut self, live: Option<LiveRequest>) -> Self {
+        self.live = live.filter(|l| (l.view || l.wall) && self.allows(Category::Screen));
         self.sealed()
     }
 

@@ -38,6 +38,15 @@ pub struct ScreenOptions {
     /// JPEG quality of the stored tiles (decision 0015: 40 keeps every
     /// frame's SSIM about 0.96 on office screens, 29 is the 0.95 gate).
     pub quality: u8,
+    /// Pictures per second of live view at most (the agent sends fewer when
+    /// the link is slower).
+    pub live_fps: u8,
+    /// While anyone watches live (or on the wall) the employee sees a notice
+    /// on their desktop. Only a policy stating why may turn it off.
+    pub live_notice: bool,
+    /// Why the live-view notice is off (required when `live_notice` is false;
+    /// saving such a policy is written to the access log).
+    pub live_notice_off_reason: Option<String>,
 }
 
 impl Default for ScreenOptions {
@@ -51,6 +60,9 @@ impl Default for ScreenOptions {
             hide_apps: Vec::new(),
             hide_titles: None,
             quality: 40,
+            live_fps: 10,
+            live_notice: true,
+            live_notice_off_reason: None,
         }
     }
 }
@@ -63,6 +75,16 @@ impl ScreenOptions {
         }
         if !(10..=100).contains(&self.quality) {
             return Err(format!("screen.quality must be 10..=100, not {}", self.quality));
+        }
+        if !(1..=30).contains(&self.live_fps) {
+            return Err(format!("screen.live_fps must be 1..=30, not {}", self.live_fps));
+        }
+        let reason = self.live_notice_off_reason.as_deref().map(str::trim).unwrap_or("");
+        if !self.live_notice && reason.is_empty() {
+            return Err("screen.live_notice is off: say why in screen.live_notice_off_reason".into());
+        }
+        if reason.chars().count() > 500 {
+            return Err("screen.live_notice_off_reason is longer than 500 characters".into());
         }
         if self.trigger != Trigger::Interval && self.apps.is_empty() && self.title_pattern.is_none() {
             return Err("screen.trigger names programs, but screen.apps is empty".into());

@@ -120,11 +120,7 @@ impl Canvas {
 
     /// The picture as a JPEG (what the console shows).
     pub fn to_jpeg(&self, quality: u8) -> Option<Vec<u8>> {
-        let img = self.image.as_ref()?;
-        let mut out = Vec::new();
-        let enc = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
-        enc.encode(&img.rgb, img.width as u16, img.height as u16, jpeg_encoder::ColorType::Rgb).ok()?;
-        Some(out)
+        crate::picture::jpeg(self.image.as_ref()?, quality)
     }
 }
 

@@ -12,6 +12,7 @@
 pub mod canvas;
 pub mod encode;
 pub mod format;
+pub mod picture;
 pub mod ssim;
 
 pub use canvas::Canvas;

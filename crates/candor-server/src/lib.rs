@@ -13,6 +13,7 @@ pub mod company_time;
 pub mod config;
 pub mod enrollment;
 pub mod ingest;
+pub mod live;
 pub mod notice;
 pub mod outbound;
 pub mod policy;
@@ -131,6 +132,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         ca_fingerprint: data.pki.ca_fingerprint.clone(),
         ca_pem: data.pki.ca_pem.clone(),
         writer,
+        live: live::Live::new(epoch.clone()),
         epoch,
         creds: Default::default(),
         allowed: Default::default(),

@@ -119,6 +119,9 @@ enum Cmd {
         title: String,
         #[arg(long)]
         body: String,
+        /// Keep the notification until standard input closes, then withdraw it.
+        #[arg(long)]
+        hold: bool,
     },
 }
 
@@ -347,7 +350,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Bench { cmd } => crate::bench::run(cmd).await,
-        Cmd::NotifyDesktop { title, body } => candor_agent::desktop_notify::send(&title, &body).await.map(|_| ()),
+        Cmd::NotifyDesktop { title, body, hold } => candor_agent::desktop_notify::send(&title, &body, hold).await,
     }
 }
 

@@ -12,29 +12,6 @@ use common::display::*;
 use common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
-use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{ConnectionExt, ImageFormat};
-
-/// The root window straight from the X server (GetImage), independent of the agent.
-fn direct_capture(display: &str) -> Image {
-    let (conn, screen) = x11rb::connect(Some(display)).unwrap();
-    let root = conn.setup().roots[screen].root;
-    let g = conn.get_geometry(root).unwrap().reply().unwrap();
-    let r = conn.get_image(ImageFormat::Z_PIXMAP, root, 0, 0, g.width, g.height, !0).unwrap().reply().unwrap();
-    assert_eq!(r.depth, 24, "direct capture expects a 24-bit display");
-    let mut img = Image::new(g.width as u32, g.height as u32);
-    for (px, out) in r.data.chunks_exact(4).zip(img.rgb.chunks_exact_mut(3)) {
-        out.copy_from_slice(&[px[2], px[1], px[0]]);
-    }
-    img
-}
-
-fn decode_jpeg(bytes: &[u8]) -> Image {
-    let mut d = zune_jpeg::JpegDecoder::new(bytes);
-    let rgb = d.decode().unwrap();
-    let info = d.info().unwrap();
-    Image { width: info.width as u32, height: info.height as u32, rgb }
-}
 
 /// Pixels close to `rgb`.
 fn count_colour(img: &Image, rgb: [u8; 3]) -> usize {

@@ -186,7 +186,7 @@ pub async fn policy(
     let mut epochs = state.epoch.subscribe();
     loop {
         epochs.mark_unchanged();
-        let eff: EffectivePolicy = state.db(move |s| crate::policy::effective_for(s, agent_id)).await?;
+        let eff: EffectivePolicy = state.effective(agent_id).await?;
         if q.etag.as_deref() != Some(eff.etag.as_str()) {
             return Ok(Json(eff).into_response());
         }
@@ -215,4 +215,48 @@ pub async fn web_list(
         .map_err(|e| ApiError::internal(e.to_string()))?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "list text missing"))?;
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// Largest live picture accepted (a 4K screen at high JPEG quality fits).
+pub const MAX_LIVE_BYTES: usize = 4 << 20;
+
+#[derive(Deserialize)]
+pub struct LiveParams {
+    /// `view` (full pictures) or `wall` (thumbnails).
+    kind: String,
+    display: String,
+}
+
+/// One live picture from the agent, handed to whoever watches: 204 when
+/// someone does, 410 when nobody of that kind does any more (the agent stops).
+pub async fn live_frame(
+    state: State,
+    AgentAuth(agent_id): AgentAuth,
+    Query(p): Query<LiveParams>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let kind = match p.kind.as_str() {
+        "view" => crate::live::Kind::View,
+        "wall" => crate::live::Kind::Wall,
+        other => return Err(ApiError::bad_request(format!("live kind must be view or wall, not {other:?}"))),
+    };
+    if p.display.is_empty() || p.display.len() > 64 {
+        return Err(ApiError::bad_request("display must be 1..=64 bytes"));
+    }
+    if !body.starts_with(b"\xff\xd8\xff") {
+        return Err(ApiError::bad_request("a live picture must be a JPEG"));
+    }
+    // Live pictures are screen data: never without policy and consent.
+    if !allowed(&state, agent_id).await?.contains(candor_proto::Category::Screen) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "screen is not allowed for this endpoint"));
+    }
+    let captured_ms = headers
+        .get("x-candor-captured-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(candor_proto::now_ms);
+    let head = crate::live::FrameHead { agent: agent_id, display: p.display, captured_ms, bytes: body.len() };
+    let watched = state.live.publish(kind, crate::live::Frame { head, jpeg: body });
+    Ok(if watched { StatusCode::NO_CONTENT } else { StatusCode::GONE })
 }

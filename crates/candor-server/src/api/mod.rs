@@ -35,6 +35,8 @@ pub struct AppState {
     pub web: Arc<crate::web::WebLists>,
     /// Screen frames (and other large objects) by content.
     pub blobs: Arc<crate::store::blob::FolderBlobStore>,
+    /// Who watches which screen live, and the pictures on their way.
+    pub live: Arc<crate::live::Live>,
 }
 
 pub type State = axum::extract::State<Arc<AppState>>;
@@ -42,6 +44,13 @@ pub type State = axum::extract::State<Arc<AppState>>;
 impl AppState {
     pub fn bump_epoch(&self) {
         self.epoch.send_modify(|e| *e += 1);
+    }
+
+    /// The policy an agent is served: its policy and consent, and a live
+    /// request while anyone watches its screen.
+    pub async fn effective(self: &Arc<Self>, agent_id: u64) -> Result<candor_proto::policy::EffectivePolicy, ApiError> {
+        let eff = self.db(move |s| crate::policy::effective_for(s, agent_id)).await?;
+        Ok(eff.with_live(self.live.request(agent_id)))
     }
 
     /// Run a store call on the blocking pool.
@@ -132,7 +141,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
             (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "no-cache"),
             (header::X_FRAME_OPTIONS, "DENY"),
-            (header::CONTENT_SECURITY_POLICY, "default-src 'self'; frame-ancestors 'none'"),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         body,
@@ -142,8 +151,8 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 pub fn router(state: Arc<AppState>) -> Router {
     use admin::{
-        activity, admins, agents, alerts, chat, consent, dashboard, events, org, policies, reports, retention, screen,
-        web,
+        activity, admins, agents, alerts, chat, consent, dashboard, events, live, org, policies, reports, retention,
+        screen, web,
     };
     let body_limit = state.config.ingest.max_batch_bytes;
     Router::new()
@@ -160,6 +169,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/agent/heartbeat", post(agent::heartbeat))
         .route("/api/v1/agent/policy", get(agent::policy))
         .route("/api/v1/agent/web-lists/{sha256}", get(agent::web_list))
+        .route(
+            "/api/v1/agent/live",
+            post(agent::live_frame).layer(axum::extract::DefaultBodyLimit::max(agent::MAX_LIVE_BYTES)),
+        )
         // Admins.
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
@@ -233,6 +246,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/web/lists/{id}", delete(web::delete_list))
         .route("/api/v1/screen/frames", get(screen::frames))
         .route("/api/v1/screen/image", get(screen::image))
+        .route("/api/v1/screen/live/{id}", get(live::live))
+        .route("/api/v1/screen/wall", get(live::wall))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)

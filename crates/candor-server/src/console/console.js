@@ -89,6 +89,8 @@ const PAGES = [
   ["software", "nav_software", "view_policies", pageSoftware],
   ["web", "nav_web", "view_events", pageWeb],
   ["screen", "nav_screen", "view_events", pageScreen],
+  ["live", "nav_live", "view_events", pageLive],
+  ["wall", "nav_wall", "view_events", pageWall],
   ["chat", "nav_chat", "view_chat", pageChat],
   ["alerts", "nav_alerts", "view_alerts", pageAlerts],
   ["events", "nav_events", "view_events", pageEvents],
@@ -511,6 +513,79 @@ async function pageScreen(main, arg) {
     main.append(h("h2", t("screen_jump")), h("div#screen-marks", table(["time", "detail"], marks.map(([ts, label]) => ({ ts, cells: [fmtTime(ts), label] })), (r) => jump(r.ts))));
   }
   pickDisplay();
+}
+
+// ---------- live screens ----------
+// Sockets of the page on screen; closed when another page renders, so the
+// agent stops streaming (and the employee's notice goes) when nobody looks.
+let liveSockets = [];
+function closeLive() { for (const w of liveSockets) w.close(); liveSockets = []; }
+function liveSocket(path, onPicture, onText) {
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`);
+  ws.binaryType = "arraybuffer";
+  ws.onmessage = (ev) => {
+    if (typeof ev.data === "string") return onText && onText(JSON.parse(ev.data));
+    const n = new DataView(ev.data).getUint32(0);
+    const head = JSON.parse(new TextDecoder().decode(new Uint8Array(ev.data, 4, n)));
+    onPicture(head, new Blob([new Uint8Array(ev.data, 4 + n)], { type: "image/jpeg" }));
+  };
+  liveSockets.push(ws);
+  return ws;
+}
+// Show the newest picture; one decodes at a time (replacing a loading source
+// would abort it, and a stream at 10/s would then never show anything).
+function showBlob(img, blob) {
+  img.candorNext = blob;
+  if (img.candorBusy) return;
+  const step = () => {
+    const b = img.candorNext;
+    img.candorNext = null;
+    img.candorBusy = !!b;
+    if (!b) return;
+    const old = img.src;
+    img.onload = img.onerror = () => { if (old.startsWith("blob:")) URL.revokeObjectURL(old); step(); };
+    img.src = URL.createObjectURL(b);
+  };
+  step();
+}
+
+async function pageLive(main, arg) {
+  const agents = await api("/api/v1/agents");
+  const pick = select("agent", [["", t("choose_agent")], ...agents.filter((a) => !a.revoked_ms).map((a) => [a.id, `${a.hostname} (#${a.id})${a.employee_id ? " · " + empName(a.employee_id) : ""}`])], arg);
+  pick.id = "live-agent";
+  pick.addEventListener("change", () => { if (pick.value) location.hash = "#/live/" + pick.value; });
+  main.append(h("h1", t("nav_live")), h("p.muted", t("live_help")), h("div.row", h("label", t("agent"), pick)));
+  if (!arg) return;
+  const state = h("p.muted#live-state", t("live_connecting"));
+  const img = h("img#live-picture", { alt: t("nav_live") });
+  main.append(state, h("div.screen", img));
+  let count = 0, since = performance.now(), lastLatency = 0;
+  const ws = liveSocket(`/api/v1/screen/live/${Number(arg)}`, (head, blob) => {
+    showBlob(img, blob);
+    count += 1;
+    lastLatency = Date.now() - head.captured_ms;
+    const secs = (performance.now() - since) / 1000;
+    if (secs >= 1) {
+      state.textContent = t("live_stats", { fps: (count / secs).toFixed(1), ms: lastLatency, kb: Math.round(head.bytes / 1000) });
+      count = 0; since = performance.now();
+    }
+  });
+  ws.onclose = (ev) => { if (liveSockets.includes(ws)) state.replaceChildren(msg(t("live_closed"), true)); };
+}
+
+async function pageWall(main) {
+  main.append(h("h1", t("nav_wall")), h("p.muted", t("wall_help")));
+  const grid = h("div.wall#wall-grid");
+  const imgs = new Map();
+  main.append(grid);
+  liveSocket("/api/v1/screen/wall", (head, blob) => { const img = imgs.get(head.agent); if (img) showBlob(img, blob); }, (tiles) => {
+    if (!tiles.length) grid.append(h("p.muted", t("wall_empty")));
+    for (const tile of tiles) {
+      const img = h("img", { alt: tile.hostname });
+      imgs.set(tile.agent, img);
+      grid.append(h("a.tile#wall-" + tile.agent, { href: "#/live/" + tile.agent }, img, h("span", `${tile.hostname}${tile.employee_id ? " · " + empName(tile.employee_id) : ""}`)));
+    }
+  });
 }
 
 function marked(text, ranges) {
@@ -947,6 +1022,7 @@ function renderLogin() {
 }
 
 function render() {
+  closeLive();
   if (!S.me) return renderLogin();
   const [name, arg] = (location.hash.replace(/^#\//, "").split("?")[0] || "dashboard").split("/");
   const pages = PAGES.filter(([, , perm]) => !perm || can(perm));

@@ -6,6 +6,7 @@ mod chat;
 mod dlp;
 mod exec;
 mod ingest;
+mod live;
 mod screen;
 mod web;
 
@@ -29,6 +30,8 @@ pub enum BenchCmd {
     Dns(web::DnsBench),
     /// A scripted office session on a 1080p Xvfb: bytes per day, CPU per frame and worst-frame SSIM, against libx264 at the same gate.
     Screen(screen::ScreenBench),
+    /// Live view and the wall on the scripted 1080p session with the real agent: pictures/s, capture-to-viewer latency, against ffmpeg x11grab → MJPEG.
+    Live(live::LiveBench),
 }
 
 /// Kills its children when dropped, so a failed run leaves nothing behind.
@@ -85,5 +88,6 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::WebRules(b) => tokio::task::spawn_blocking(move || web::run_rules(b)).await?,
         BenchCmd::Dns(b) => web::run_dns(b).await,
         BenchCmd::Screen(b) => tokio::task::spawn_blocking(move || screen::run(b)).await?,
+        BenchCmd::Live(b) => live::run(b).await,
     }
 }

@@ -49,6 +49,11 @@ fn cpu_ns(who: i32) -> u64 {
     ns(u.ru_utime) + ns(u.ru_stime)
 }
 
+/// CPU seconds used by this process's waited-for children.
+pub(super) fn children_cpu_secs() -> f64 {
+    cpu_ns(libc::RUSAGE_CHILDREN) as f64 / 1e9
+}
+
 use super::need;
 
 /// A long bilingual document with tables and a notes box, like a report being read.
@@ -76,13 +81,13 @@ fn document() -> String {
     s
 }
 
-struct Session {
-    display: String,
+pub(super) struct Session {
+    pub(super) display: String,
     _children: super::Children,
 }
 
 impl Session {
-    fn start(dir: &Path) -> anyhow::Result<Session> {
+    pub(super) fn start(dir: &Path) -> anyhow::Result<Session> {
         for (tool, package) in [("Xvfb", "xvfb"), ("openbox", "openbox"), ("xterm", "xterm"), ("xdotool", "xdotool")] {
             need(tool, package)?;
         }
@@ -159,7 +164,7 @@ impl Session {
     }
 
     /// What happens in the `i`th 10-s interval of an office hour.
-    fn act(&self, i: usize) {
+    pub(super) fn act(&self, i: usize) {
         const COMMANDS: &[&str] = &[
             "ls -la /usr/share | head -30",
             "echo 本周销售报价单已更新 $(date +%F)",

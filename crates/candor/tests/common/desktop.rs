@@ -1,5 +1,6 @@
 //! A desktop session bus for tests: a real dbus-daemon any uid may use and a
-//! stand-in for the desktop's notification service that keeps what it was sent.
+//! stand-in for the desktop's notification service that keeps what it was
+//! sent and what was withdrawn.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,6 +10,8 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone, Default)]
 pub struct FakeNotifications {
     pub calls: Arc<Mutex<Vec<(String, String)>>>,
+    /// Ids of the notifications withdrawn (`CloseNotification`).
+    pub closed: Arc<Mutex<Vec<u32>>>,
 }
 
 #[zbus::interface(name = "org.freedesktop.Notifications")]
@@ -28,6 +31,10 @@ impl FakeNotifications {
         let mut c = self.calls.lock().unwrap();
         c.push((summary, body));
         c.len() as u32
+    }
+
+    fn close_notification(&self, id: u32) {
+        self.closed.lock().unwrap().push(id);
     }
 }
 

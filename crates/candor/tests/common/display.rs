@@ -132,3 +132,27 @@ pub fn free_display() -> u32 {
 pub fn free_display_after(n: u32) -> u32 {
     (n + 1..n + 400).find(|k| claim(*k)).expect("a free X display number")
 }
+
+/// The root window straight from the X server (GetImage), independent of the agent.
+pub fn direct_capture(display: &str) -> candor_screen::Image {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{ConnectionExt, ImageFormat};
+    let (conn, screen) = x11rb::connect(Some(display)).unwrap();
+    let root = conn.setup().roots[screen].root;
+    let g = conn.get_geometry(root).unwrap().reply().unwrap();
+    let r = conn.get_image(ImageFormat::Z_PIXMAP, root, 0, 0, g.width, g.height, !0).unwrap().reply().unwrap();
+    assert_eq!(r.depth, 24, "direct capture expects a 24-bit display");
+    let mut img = candor_screen::Image::new(g.width as u32, g.height as u32);
+    for (px, out) in r.data.chunks_exact(4).zip(img.rgb.chunks_exact_mut(3)) {
+        out.copy_from_slice(&[px[2], px[1], px[0]]);
+    }
+    img
+}
+
+/// A JPEG as an RGB picture.
+pub fn decode_jpeg(bytes: &[u8]) -> candor_screen::Image {
+    let mut d = zune_jpeg::JpegDecoder::new(bytes);
+    let rgb = d.decode().unwrap();
+    let info = d.info().unwrap();
+    candor_screen::Image { width: info.width as u32, height: info.height as u32, rgb }
+}

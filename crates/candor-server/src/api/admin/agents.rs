@@ -117,7 +117,7 @@ pub async fn effective_policy(
 ) -> Result<Json<EffectiveView>, ApiError> {
     session.require(Perm::ViewAgents)?;
     let agent = visible_agent(&state, &session, id).await?;
-    let current = state.db(move |s| crate::policy::effective_for(s, id)).await?;
+    let current = state.effective(id).await?;
     Ok(Json(EffectiveView { current, applied: agent.applied_policy }))
 }
 

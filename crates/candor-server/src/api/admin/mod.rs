@@ -11,6 +11,7 @@ pub mod chat;
 pub mod consent;
 pub mod dashboard;
 pub mod events;
+pub mod live;
 pub mod org;
 pub mod policies;
 pub mod reports;

@@ -48,6 +48,12 @@ fn validate(doc: &PolicyDoc) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The stated reason when a policy turns the live-view notice off: saving
+/// such a policy is written to the access log, where auditors see it.
+fn notice_off(doc: &PolicyDoc) -> Option<String> {
+    (!doc.screen.live_notice).then(|| doc.screen.live_notice_off_reason.clone().unwrap_or_default())
+}
+
 #[derive(Deserialize)]
 pub struct PolicyBody {
     name: Option<String>,
@@ -59,10 +65,14 @@ pub async fn create_policy(
     session: AdminSession,
     JsonBody(b): JsonBody<PolicyBody>,
 ) -> Result<Json<Created>, ApiError> {
-    session.require(Perm::ManagePolicies)?;
     let name = b.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| ApiError::bad_request("a policy needs a name"))?;
+    let admin = session.require(Perm::ManagePolicies)?;
     validate(&b.doc)?;
+    let off = notice_off(&b.doc);
     let id = state.db(move |s| s.create_policy(name.trim(), &b.doc)).await?;
+    if let Some(reason) = off {
+        super::audit(&state, admin, "policy.live_notice_off", format!("policy:{id} reason:{reason}")).await?;
+    }
     Ok(Json(Created { id }))
 }
 
@@ -77,9 +87,13 @@ pub async fn update_policy(
     Path(id): Path<u64>,
     JsonBody(b): JsonBody<PolicyBody>,
 ) -> Result<Json<Revision>, ApiError> {
-    session.require(Perm::ManagePolicies)?;
+    let admin = session.require(Perm::ManagePolicies)?;
     validate(&b.doc)?;
+    let off = notice_off(&b.doc);
     let revision = state.db(move |s| s.update_policy(id, b.name.as_deref(), &b.doc)).await?;
+    if let Some(reason) = off {
+        super::audit(&state, admin, "policy.live_notice_off", format!("policy:{id} reason:{reason}")).await?;
+    }
     state.bump_epoch();
     Ok(Json(Revision { revision }))
 }
