@@ -10,7 +10,7 @@
 mod common;
 
 use candor_screen::ssim::ssim;
-use common::desktop::{bus_daemon, FakeNotifications};
+use common::desktop::notifications;
 use common::display::*;
 use common::ws::{connect, next_picture, next_text};
 use common::*;
@@ -31,18 +31,7 @@ async fn live_view_and_wall_with_the_employee_told() {
     x.window("报表 — ledger");
 
     // The employee's login session on that display, with its desktop bus.
-    let (mut daemon, bus) = bus_daemon(tmp.path());
-    wait_until(Duration::from_secs(10), "dbus-daemon listening", async || tmp.path().join("bus").exists()).await;
-    let notes = FakeNotifications::default();
-    let _listener = zbus::connection::Builder::address(bus.as_str())
-        .unwrap()
-        .name("org.freedesktop.Notifications")
-        .unwrap()
-        .serve_at("/org/freedesktop/Notifications", notes.clone())
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
+    let (mut daemon, bus, notes, _listener) = notifications(tmp.path()).await;
     let watched_told = || notes.calls.lock().unwrap().iter().filter(|(t, _)| t.contains("正在被查看")).count();
     let mut leader =
         std::process::Command::new("sleep").arg("600").env("DBUS_SESSION_BUS_ADDRESS", &bus).spawn().unwrap();

@@ -7,7 +7,7 @@
 mod common;
 
 use candor_proto::Category;
-use common::desktop::{bus_daemon, FakeNotifications};
+use common::desktop::notifications;
 use common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -188,18 +188,7 @@ fn fake_session(sessions: &Path, bus: &str) -> std::process::Child {
 async fn monitoring_notice_reaches_the_desktop_and_is_answered_in_the_portal() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (mut daemon, bus) = bus_daemon(tmp.path());
-    wait_until(Duration::from_secs(10), "dbus-daemon listening", async || tmp.path().join("bus").exists()).await;
-    let notes = FakeNotifications::default();
-    let _listener = zbus::connection::Builder::address(bus.as_str())
-        .unwrap()
-        .name("org.freedesktop.Notifications")
-        .unwrap()
-        .serve_at("/org/freedesktop/Notifications", notes.clone())
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
+    let (mut daemon, bus, notes, _listener) = notifications(tmp.path()).await;
     let told =
         |what: &str| notes.calls.lock().unwrap().iter().filter(|(t, b)| t.contains(what) || b.contains(what)).count();
 

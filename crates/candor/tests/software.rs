@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::desktop::{bus_daemon, FakeNotifications};
+use common::desktop::notifications;
 use common::*;
 use serde_json::{json, Value};
 use sha2::Digest;
@@ -104,18 +104,7 @@ async fn software_control_on_the_real_kernel() {
     let bin = tmp.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (mut daemon, bus) = bus_daemon(tmp.path());
-    wait_until(Duration::from_secs(10), "dbus-daemon listening", async || tmp.path().join("bus").exists()).await;
-    let notes = FakeNotifications::default();
-    let _listener = zbus::connection::Builder::address(bus.as_str())
-        .unwrap()
-        .name("org.freedesktop.Notifications")
-        .unwrap()
-        .serve_at("/org/freedesktop/Notifications", notes.clone())
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
+    let (mut daemon, bus, notes, _listener) = notifications(tmp.path()).await;
     let env = Env { bus };
 
     // Programs: copies of true, one with extra bytes so that its hash is ours alone.

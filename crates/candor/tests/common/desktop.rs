@@ -62,3 +62,27 @@ pub fn bus_daemon(dir: &Path) -> (std::process::Child, String) {
         .expect("dbus-daemon (apt-get install dbus-daemon)");
     (child, format!("unix:path={}", sock.display()))
 }
+
+/// A session bus in `dir` with the stand-in notification service on it: the
+/// daemon (kill it when done), its address, what the service receives, and
+/// its connection (keep it alive while notifications are expected).
+pub async fn notifications(dir: &Path) -> (std::process::Child, String, FakeNotifications, zbus::Connection) {
+    let (daemon, bus) = bus_daemon(dir);
+    let sock = dir.join("bus");
+    let t = std::time::Instant::now();
+    while !sock.exists() {
+        assert!(t.elapsed() < std::time::Duration::from_secs(10), "dbus-daemon did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let notes = FakeNotifications::default();
+    let conn = zbus::connection::Builder::address(bus.as_str())
+        .unwrap()
+        .name("org.freedesktop.Notifications")
+        .unwrap()
+        .serve_at("/org/freedesktop/Notifications", notes.clone())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    (daemon, bus, notes, conn)
+}
