@@ -55,21 +55,27 @@ pub struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        drop(child.stdin.take());
-        // Reap the helper once it has withdrawn the notification.
-        std::thread::spawn(move || {
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while std::time::Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        });
+        if let Some(mut child) = self.child.take() {
+            drop(child.stdin.take());
+            reap(child);
+        }
     }
+}
+
+/// Wait, off the caller's thread, for a helper whose standard input was
+/// closed to finish its work and exit; kill it if it takes longer than 10 s.
+pub fn reap(mut child: std::process::Child) {
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    });
 }
 
 /// Show a notification on `uid`'s desktop until the returned value is dropped.
@@ -102,23 +108,7 @@ pub fn hold(uid: u32, bus: &str, title: &str, body: &str) -> Option<Held> {
 pub async fn send(title: &str, body: &str, hold: bool) -> anyhow::Result<()> {
     use anyhow::Context;
     let conn = zbus::Connection::session().await.context("connecting to the desktop session bus")?;
-    let urgency = zbus::zvariant::Value::U8(if hold { 2 } else { 1 });
-    let mut hints: HashMap<&str, zbus::zvariant::Value> = HashMap::from([("urgency", urgency)]);
-    if hold {
-        hints.insert("resident", zbus::zvariant::Value::Bool(true));
-    }
-    let timeout = if hold { 0i32 } else { 10_000 };
-    let reply = conn
-        .call_method(
-            Some("org.freedesktop.Notifications"),
-            "/org/freedesktop/Notifications",
-            Some("org.freedesktop.Notifications"),
-            "Notify",
-            &("Candor", 0u32, "dialog-warning", title, body, Vec::<&str>::new(), hints, timeout),
-        )
-        .await
-        .context("calling org.freedesktop.Notifications.Notify")?;
-    let id: u32 = reply.body().deserialize()?;
+    let id = notify(&conn, title, body, hold).await?;
     if hold {
         tokio::task::spawn_blocking(|| {
             use std::io::Read;
@@ -138,4 +128,26 @@ pub async fn send(title: &str, body: &str, hold: bool) -> anyhow::Result<()> {
         .context("calling org.freedesktop.Notifications.CloseNotification")?;
     }
     Ok(())
+}
+
+/// One `Notify` call on `conn`; a held notification never expires. Returns its id.
+pub async fn notify(conn: &zbus::Connection, title: &str, body: &str, hold: bool) -> anyhow::Result<u32> {
+    use anyhow::Context;
+    let urgency = zbus::zvariant::Value::U8(if hold { 2 } else { 1 });
+    let mut hints: HashMap<&str, zbus::zvariant::Value> = HashMap::from([("urgency", urgency)]);
+    if hold {
+        hints.insert("resident", zbus::zvariant::Value::Bool(true));
+    }
+    let timeout = if hold { 0i32 } else { 10_000 };
+    let reply = conn
+        .call_method(
+            Some("org.freedesktop.Notifications"),
+            "/org/freedesktop/Notifications",
+            Some("org.freedesktop.Notifications"),
+            "Notify",
+            &("Candor", 0u32, "dialog-warning", title, body, Vec::<&str>::new(), hints, timeout),
+        )
+        .await
+        .context("calling org.freedesktop.Notifications.Notify")?;
+    Ok(reply.body().deserialize()?)
 }

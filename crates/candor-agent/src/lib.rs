@@ -22,6 +22,7 @@ pub mod sources;
 pub mod spool;
 pub mod status;
 pub mod stop;
+pub mod tray;
 pub mod uplink;
 pub mod visibility;
 pub mod web;
@@ -115,8 +116,10 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
         state_dir: state_dir.clone(),
         stop: stop.clone(),
     }));
+    let watched = tray::Watched::default();
     tasks.spawn(visibility::run(visibility::Visibility {
         policy: policy_rx.clone(),
+        watched: watched.clone(),
         sessions_dir: config.x11.sessions_dir.clone(),
         state_dir: state_dir.clone(),
         server_url: creds.server_url.clone(),
@@ -187,6 +190,7 @@ pub async fn run(config: AgentConfig, opts: RunOptions) -> anyhow::Result<()> {
         client: live_client,
         creds: live_creds,
         notices: notices.clone(),
+        watched,
         stop: stop.clone(),
     }));
     if let Some(o) = opts.synthetic {

@@ -19,6 +19,7 @@ use crate::notices::Notices;
 use crate::platform::sessions::{self, GraphicalSession};
 use crate::platform::x11::Target;
 use crate::platform::x11_capture::{blank, Grabber};
+use crate::tray::{Watched, WatchedMark};
 use crate::Stop;
 use candor_proto::policy::{EffectivePolicy, LiveRequest};
 use candor_proto::Category;
@@ -44,6 +45,7 @@ pub struct Live {
     pub client: reqwest::Client,
     pub creds: Credentials,
     pub notices: Notices,
+    pub watched: Watched,
     pub stop: Stop,
 }
 
@@ -84,6 +86,7 @@ pub async fn supervise(l: Live) {
                     client: l.client.clone(),
                     creds: l.creds.clone(),
                     notices: l.notices.clone(),
+                    watched: l.watched.clone(),
                     stop: stop.clone(),
                     runtime: tokio::runtime::Handle::current(),
                 };
@@ -115,6 +118,7 @@ struct Streamer {
     client: reqwest::Client,
     creds: Credentials,
     notices: Notices,
+    watched: Watched,
     stop: Arc<AtomicBool>,
     runtime: tokio::runtime::Handle,
 }
@@ -125,8 +129,9 @@ An administrator of your company is watching this computer's screen live (or as 
 disappears when they stop. Every viewing is in the access log, which you can read in the employee portal.";
 
 impl Streamer {
-    /// The notice on this display's desktop, held until dropped.
-    fn notice(&self) -> Option<desktop_notify::Held> {
+    /// The notice on this display's desktop and its session marked watched
+    /// (for the status icon), both until dropped.
+    fn notice(&self) -> Option<(Option<desktop_notify::Held>, WatchedMark)> {
         let Some(s) = &self.session else {
             self.notices.set(
                 "live-notice",
@@ -134,9 +139,10 @@ impl Streamer {
             );
             return None;
         };
-        let bus = desktop_notify::bus_address(s.uid, sessions::leader_env(s, "DBUS_SESSION_BUS_ADDRESS"))?;
+        let mark = self.watched.mark(&s.id);
+        let bus = desktop_notify::bus_address(s.uid, sessions::leader_env(s, "DBUS_SESSION_BUS_ADDRESS"));
         tracing::info!(display = %self.name, user = %s.user, "live-view notice shown");
-        desktop_notify::hold(s.uid, &bus, NOTICE_TITLE, NOTICE_BODY)
+        Some((bus.and_then(|bus| desktop_notify::hold(s.uid, &bus, NOTICE_TITLE, NOTICE_BODY)), mark))
     }
 
     /// Send one picture; true when someone still watches that kind.
@@ -165,7 +171,7 @@ impl Streamer {
 
     fn run(self) {
         let mut grabber: Option<Grabber> = None;
-        let mut notice: Option<desktop_notify::Held> = None;
+        let mut notice = None;
         let mut hide_re: Option<(Option<String>, Option<regex::Regex>)> = None;
         let mut quality = 60u8;
         let mut last_tile: Option<(Instant, u64)> = None;

@@ -8,11 +8,12 @@
 
 use crate::desktop_notify;
 use crate::platform::sessions;
+use crate::tray::{Tray, TrayState, Watched};
 use crate::Stop;
 use candor_proto::policy::EffectivePolicy;
 use candor_proto::Category;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,9 +22,12 @@ use tokio::sync::watch;
 const FILE: &str = "told.json";
 /// How often login sessions are looked at (as the activity source does).
 const POLL: Duration = Duration::from_secs(2);
+/// A status icon helper that ended is started again after this long.
+const TRAY_RETRY: Duration = Duration::from_secs(30);
 
 pub struct Visibility {
     pub policy: watch::Receiver<Arc<EffectivePolicy>>,
+    pub watched: Watched,
     pub sessions_dir: PathBuf,
     pub state_dir: PathBuf,
     pub server_url: String,
@@ -40,6 +44,43 @@ struct Told {
 /// Where the employee answers the notice.
 pub fn portal_url(server_url: &str) -> String {
     format!("{}/#/notice", server_url.trim_end_matches('/'))
+}
+
+/// Where the employee sees what is collected about them.
+fn my_data_url(server_url: &str) -> String {
+    format!("{}/#/mydata", server_url.trim_end_matches('/'))
+}
+
+/// One session's status icon, and when its helper was last started.
+struct Icon {
+    tray: Option<Tray>,
+    started: Option<std::time::Instant>,
+}
+
+impl Icon {
+    /// Show `state`, starting the helper when there is none (at most every `TRAY_RETRY`).
+    fn show(&mut self, uid: u32, bus: &str, user: &str, state: &TrayState) {
+        if let Some(t) = &mut self.tray {
+            if t.show(state) {
+                return;
+            }
+            tracing::warn!(user, "the status icon helper ended");
+            self.tray = None;
+        }
+        if self.started.is_some_and(|t| t.elapsed() < TRAY_RETRY) {
+            return;
+        }
+        self.started = Some(std::time::Instant::now());
+        match Tray::start(uid, bus) {
+            Ok(mut t) => {
+                if t.show(state) {
+                    tracing::info!(user, "status icon shown");
+                }
+                self.tray = Some(t);
+            }
+            Err(e) => tracing::warn!(user, error = format!("{e:#}"), "cannot show the status icon"),
+        }
+    }
 }
 
 fn names(cats: &[Category], zh: bool) -> String {
@@ -103,12 +144,15 @@ pub async fn run(mut v: Visibility) {
     let mut told = load(&path);
     let nothing = EffectivePolicy::nothing().etag;
     let url = portal_url(&v.server_url);
+    let mut watched = v.watched.subscribe();
+    let mut icons: HashMap<String, Icon> = HashMap::new();
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             r = v.policy.changed() => if r.is_err() { return },
+            _ = watched.changed() => {}
             _ = v.stop.wait() => return,
         }
         let p = v.policy.borrow().clone();
@@ -119,16 +163,26 @@ pub async fn run(mut v: Visibility) {
         let dir = v.sessions_dir.clone();
         let Ok(Some(sessions)) = tokio::task::spawn_blocking(move || sessions::list(&dir)).await else { continue };
         let collecting: Vec<Category> = Category::GATED.into_iter().filter(|c| p.allows(*c)).collect();
+        let (title, body) = collection_text(&collecting);
+        let watched_now = watched.borrow_and_update().clone();
+        icons.retain(|id, _| sessions.iter().any(|s| &s.id == id));
         let mut changed = false;
         for s in sessions {
             let Some(bus) = desktop_notify::bus_address(s.uid, sessions::leader_env(&s, "DBUS_SESSION_BUS_ADDRESS"))
             else {
                 continue;
             };
+            let state = TrayState {
+                title: title.clone(),
+                body: body.clone(),
+                recording: !collecting.is_empty(),
+                watched: watched_now.contains_key(&s.id),
+                portal: my_data_url(&v.server_url),
+            };
+            icons.entry(s.id.clone()).or_insert(Icon { tray: None, started: None }).show(s.uid, &bus, &s.user, &state);
             let before = told.get(&s.user).cloned();
             let mut now = before.clone().unwrap_or_default();
             if before.as_ref().is_none_or(|b| b.collecting != collecting) {
-                let (title, body) = collection_text(&collecting);
                 desktop_notify::show(s.uid, &bus, &title, &body, format!("collection told to {}", s.user));
                 now.collecting = collecting.clone();
             }

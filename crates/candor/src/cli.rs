@@ -123,6 +123,10 @@ enum Cmd {
         #[arg(long)]
         hold: bool,
     },
+    /// The agent's status icon helper: started by the agent under the
+    /// employee's uid, shows the icon until standard input closes.
+    #[command(hide = true)]
+    StatusIcon,
 }
 
 #[derive(Subcommand)]
@@ -351,6 +355,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Bench { cmd } => crate::bench::run(cmd).await,
         Cmd::NotifyDesktop { title, body, hold } => candor_agent::desktop_notify::send(&title, &body, hold).await,
+        Cmd::StatusIcon => candor_agent::tray::serve().await,
     }
 }
 

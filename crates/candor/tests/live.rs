@@ -10,7 +10,7 @@
 mod common;
 
 use candor_screen::ssim::ssim;
-use common::desktop::notifications;
+use common::desktop::{icon_property, icon_tooltip, notifications, status_icons};
 use common::display::*;
 use common::ws::{connect, next_picture, next_text};
 use common::*;
@@ -31,7 +31,7 @@ async fn live_view_and_wall_with_the_employee_told() {
     x.window("报表 — ledger");
 
     // The employee's login session on that display, with its desktop bus.
-    let (mut daemon, bus, notes, _listener) = notifications(tmp.path()).await;
+    let (mut daemon, bus, notes, desk) = notifications(tmp.path()).await;
     let watched_told = || notes.calls.lock().unwrap().iter().filter(|(t, _)| t.contains("正在被查看")).count();
     let mut leader =
         std::process::Command::new("sleep").arg("600").env("DBUS_SESSION_BUS_ADDRESS", &bus).spawn().unwrap();
@@ -93,6 +93,11 @@ async fn live_view_and_wall_with_the_employee_told() {
     assert_eq!(first.head["agent"], agent.id);
     assert_eq!(first.head["display"], format!(":{n}"));
     wait_until(Duration::from_secs(10), "the employee is told", async || watched_told() == 1).await;
+    // The status icon says so too, for as long as anyone watches.
+    let icon = status_icons(&desk).await.pop().expect("a status icon");
+    let status = async || icon_property::<String>(&desk, &icon, "Status").await;
+    wait_until(Duration::from_secs(10), "the icon asking attention", async || status().await == "NeedsAttention").await;
+    assert!(icon_tooltip(&desk, &icon).await.1.contains("Someone is watching your screen live now"));
     let shown = decode_jpeg(&first.jpeg);
     assert_eq!((shown.width, shown.height), (1280, 720));
     let q = ssim(&shown, &direct_capture(&x.name));
@@ -138,6 +143,8 @@ async fn live_view_and_wall_with_the_employee_told() {
     drop(a);
     drop(b);
     wait_until(Duration::from_secs(10), "the notice withdrawn", async || notes.closed.lock().unwrap().len() == 1).await;
+    wait_until(Duration::from_secs(10), "the icon calm again", async || status().await == "Active").await;
+    assert!(!icon_tooltip(&desk, &icon).await.1.contains("watching"));
     wait_until(Duration::from_secs(10), "no live request", async || {
         team.sys.get(&format!("/api/v1/agents/{}/effective-policy", agent.id)).await["current"]["live"].is_null()
     })
@@ -240,6 +247,7 @@ async fn live_view_and_wall_with_the_employee_told() {
     tokio::time::timeout(Duration::from_secs(15), next_picture(&mut c)).await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(watched_told(), told, "no notice under the policy that turned it off");
+    assert_eq!(status().await, "Active", "nor on the icon");
     drop(c);
 
     // Consent withdrawn: live view ends.

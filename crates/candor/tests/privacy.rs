@@ -7,8 +7,9 @@
 mod common;
 
 use candor_proto::Category;
-use common::desktop::notifications;
+use common::desktop::{icon_property, icon_tooltip, notifications, registered_icons, status_icons, tray_host};
 use common::*;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -188,7 +189,7 @@ fn fake_session(sessions: &Path, bus: &str) -> std::process::Child {
 async fn monitoring_notice_reaches_the_desktop_and_is_answered_in_the_portal() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (mut daemon, bus, notes, _listener) = notifications(tmp.path()).await;
+    let (mut daemon, bus, notes, desk) = notifications(tmp.path()).await;
     let told =
         |what: &str| notes.calls.lock().unwrap().iter().filter(|(t, b)| t.contains(what) || b.contains(what)).count();
 
@@ -205,6 +206,29 @@ async fn monitoring_notice_reaches_the_desktop_and_is_answered_in_the_portal() {
         told("Candor records nothing personal") == 1
     })
     .await;
+
+    // The status icon runs as the employee before any tray host does, and
+    // registers when one appears.
+    wait_until(Duration::from_secs(15), "the status icon", async || status_icons(&desk).await.len() == 1).await;
+    let icon = status_icons(&desk).await.remove(0);
+    let dbus = zbus::fdo::DBusProxy::new(&desk).await.unwrap();
+    let owner = zbus::names::BusName::try_from(icon.as_str()).unwrap();
+    assert_eq!(dbus.get_connection_unix_user(owner).await.unwrap(), 1000);
+    assert_eq!(icon_property::<String>(&desk, &icon, "Status").await, "Active", "never hidden");
+    assert_eq!(icon_property::<String>(&desk, &icon, "IconName").await, "security-high");
+    assert!(icon_tooltip(&desk, &icon).await.0.contains("records nothing"));
+    let mut host = tray_host(&bus).await;
+    let registered = async |icon: &str| registered_icons(&desk).await.iter().any(|r| r.starts_with(icon));
+    wait_until(Duration::from_secs(10), "the icon registered with the tray host", async || registered(&icon).await)
+        .await;
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .interface("org.kde.StatusNotifierItem")
+        .unwrap()
+        .member("NewToolTip")
+        .unwrap()
+        .build();
+    let mut new_tips = zbus::MessageStream::for_match_rule(rule, &desk, None).await.unwrap();
 
     // A notice must be complete in both languages and name real categories.
     let mut bad = notice("v1");
@@ -279,6 +303,25 @@ async fn monitoring_notice_reaches_the_desktop_and_is_answered_in_the_portal() {
         .await;
     let body = notes.calls.lock().unwrap().iter().find(|(t, _)| t.contains("Candor is recording")).unwrap().1.clone();
     assert!(body.contains("应用与窗口使用时间") && body.contains("Not recorded: process, web"), "{body}");
+    // The icon follows, announces it, and a click shows the details with the portal's address.
+    wait_until(Duration::from_secs(10), "the icon showing activity recorded", async || {
+        icon_tooltip(&desk, &icon).await.1.contains("records: activity. Not recorded: process, web")
+    })
+    .await;
+    assert_eq!(icon_tooltip(&desk, &icon).await.0, "Candor 正在记录 · Candor is recording");
+    assert_eq!(icon_property::<String>(&desk, &icon, "IconName").await, "security-medium");
+    tokio::time::timeout(Duration::from_secs(10), new_tips.next()).await.expect("NewToolTip announced");
+    desk.call_method(
+        Some(icon.as_str()),
+        "/StatusNotifierItem",
+        Some("org.kde.StatusNotifierItem"),
+        "Activate",
+        &(0i32, 0i32),
+    )
+    .await
+    .unwrap();
+    let mydata = format!("{}/#/mydata", server.url);
+    wait_until(Duration::from_secs(10), "the details on a click", async || told(&mydata) == 1).await;
 
     // Nothing is repeated, not even across an agent restart.
     let calls = notes.calls.lock().unwrap().len();
@@ -287,6 +330,13 @@ async fn monitoring_notice_reaches_the_desktop_and_is_answered_in_the_portal() {
     team.wait_applied(agent.id).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(notes.calls.lock().unwrap().len(), calls, "{:?}", notes.calls.lock().unwrap());
+    // The stopped agent's icon went with it; the new one registered.
+    let icons = status_icons(&desk).await;
+    assert!(icons.len() == 1 && icons[0] != icon, "{icons:?}");
+    wait_until(Duration::from_secs(10), "the new icon registered", async || {
+        registered(&icons[0]).await && !registered(&icon).await
+    })
+    .await;
 
     // A new version is told again, and the old one can no longer be answered.
     assert_eq!(team.sec.post("/api/v1/notices", notice("v2")).await["version"], 2);
@@ -307,6 +357,14 @@ async fn monitoring_notice_reaches_the_desktop_and_is_answered_in_the_portal() {
     let notices = team.aud.get("/api/v1/notices").await;
     assert_eq!(notices.as_array().unwrap().iter().map(|n| n["version"].as_u64().unwrap()).collect::<Vec<_>>(), [2, 1]);
     assert!(agent.log().contains("notice v2 told to zhangsan"), "{}", agent.log());
+    // The icon ends with the login session.
+    std::fs::remove_file(sessions.join("c1")).unwrap();
+    wait_until(Duration::from_secs(10), "no icon after logout", async || {
+        status_icons(&desk).await.is_empty() && registered_icons(&desk).await.is_empty()
+    })
+    .await;
+    host.kill().unwrap();
+    let _ = host.wait();
     agent.stop();
     leader.kill().unwrap();
     let _ = leader.wait();

@@ -1,6 +1,7 @@
-//! A desktop session bus for tests: a real dbus-daemon any uid may use and a
+//! A desktop session bus for tests: a real dbus-daemon any uid may use, a
 //! stand-in for the desktop's notification service that keeps what it was
-//! sent and what was withdrawn.
+//! sent and what was withdrawn, the tray protocol's real registry, and a
+//! reader of the status icons' properties.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -85,4 +86,66 @@ pub async fn notifications(dir: &Path) -> (std::process::Child, String, FakeNoti
         .await
         .unwrap();
     (daemon, bus, notes, conn)
+}
+
+/// The tray protocol's registry on `bus`: Debian's `status-notifier-watcher`
+/// (kill it when done).
+pub async fn tray_host(bus: &str) -> std::process::Child {
+    Command::new("status-notifier-watcher")
+        .env("DBUS_SESSION_BUS_ADDRESS", bus)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("status-notifier-watcher (apt-get install haskell-status-notifier-item-utils)")
+}
+
+/// The items the tray host has registered.
+pub async fn registered_icons(conn: &zbus::Connection) -> Vec<String> {
+    let reply = conn
+        .call_method(
+            Some("org.kde.StatusNotifierWatcher"),
+            "/StatusNotifierWatcher",
+            Some("org.freedesktop.DBus.Properties"),
+            "Get",
+            &("org.kde.StatusNotifierWatcher", "RegisteredStatusNotifierItems"),
+        )
+        .await;
+    match reply {
+        Ok(r) => Vec::<String>::try_from(r.body().deserialize::<zbus::zvariant::OwnedValue>().unwrap()).unwrap(),
+        Err(_) => Vec::new(), // not up yet
+    }
+}
+
+/// The bus names of the status icons on `conn`'s bus.
+pub async fn status_icons(conn: &zbus::Connection) -> Vec<String> {
+    let dbus = zbus::fdo::DBusProxy::new(conn).await.unwrap();
+    let names = dbus.list_names().await.unwrap();
+    names.into_iter().map(|n| n.to_string()).filter(|n| n.starts_with("org.kde.StatusNotifierItem-")).collect()
+}
+
+/// One property of the icon at bus name `icon`, read afresh (the protocol
+/// announces changes with its own signals, so nothing may be cached).
+pub async fn icon_property<T>(conn: &zbus::Connection, icon: &str, name: &str) -> T
+where
+    T: TryFrom<zbus::zvariant::OwnedValue>,
+    T::Error: std::fmt::Debug,
+{
+    let reply = conn
+        .call_method(
+            Some(icon),
+            "/StatusNotifierItem",
+            Some("org.freedesktop.DBus.Properties"),
+            "Get",
+            &("org.kde.StatusNotifierItem", name),
+        )
+        .await
+        .unwrap();
+    let v: zbus::zvariant::OwnedValue = reply.body().deserialize().unwrap();
+    T::try_from(v).unwrap()
+}
+
+/// The icon's tooltip: its heading and text.
+pub async fn icon_tooltip(conn: &zbus::Connection, icon: &str) -> (String, String) {
+    let (_, _, title, text): candor_agent::tray::ToolTip = icon_property(conn, icon, "ToolTip").await;
+    (title, text)
 }
