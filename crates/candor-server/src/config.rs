@@ -23,6 +23,22 @@ pub struct ServerConfig {
     pub retention: RetentionConfig,
     pub chat: ChatConfig,
     pub alerts: AlertSinkConfig,
+    pub web: WebConfig,
+}
+
+/// Web filtering on the server side: the domain lists.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// How often lists fetched from a URL are looked at for their refresh
+    /// period (`refresh_hours`, set per list) having passed.
+    pub list_check_secs: u64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig { list_check_secs: 300 }
+    }
 }
 
 /// Where alerts go besides the console.
@@ -229,6 +245,7 @@ impl Default for ServerConfig {
             retention: RetentionConfig::default(),
             chat: ChatConfig::default(),
             alerts: AlertSinkConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }

@@ -13,8 +13,6 @@ use std::time::Duration;
 
 /// Largest list accepted (a 1M-domain list is about 25 MB).
 pub const MAX_LIST_BYTES: usize = 128 << 20;
-/// How often fetched lists are checked for being due.
-const FETCH_CHECK: Duration = Duration::from_secs(300);
 
 /// Names the category of a domain: the first list with a block rule for it.
 #[derive(Default)]
@@ -172,7 +170,7 @@ pub fn spawn_fetcher(state: Arc<AppState>) {
                     }
                 }
             }
-            tokio::time::sleep(FETCH_CHECK).await;
+            tokio::time::sleep(Duration::from_secs(state.config.web.list_check_secs.max(1))).await;
         }
     });
 }

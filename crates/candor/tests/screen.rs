@@ -149,7 +149,8 @@ async fn screen_recording_on_real_x11() {
 
     // A hidden program's window, and a window whose title names a hidden site, are blanked
     // out of every stored frame.
-    let (magenta, green) = ([255, 0, 255], [0, 255, 0]);
+    let (magenta, green, grey) = ([255, 0, 255], [0, 255, 0], [0x80, 0x80, 0x80]);
+    let before = frames(&server, agent.id).len();
     x.spawn(&secret, &["-T", "Secret", "-bg", "#ff00ff", "-geometry", "40x10+500+400"]);
     x.spawn("xterm", &["-T", "招商银行 网上银行 - Chromium", "-bg", "#00ff00", "-geometry", "30x8+80+500"]);
     wait_until(Duration::from_secs(10), "the hidden windows on screen", async || {
@@ -157,12 +158,18 @@ async fn screen_recording_on_real_x11() {
         count_colour(&d, magenta) > 1000 && count_colour(&d, green) > 1000
     })
     .await;
-    let before = frames(&server, agent.id).len();
-    wait_until(Duration::from_secs(10), "a frame with the hidden window", async || {
-        frames(&server, agent.id).len() > before
+    // The agent may have stored the change before the test saw it on screen:
+    // wait for a stored frame whose grey covers both windows.
+    let on_screen = {
+        let d = direct_capture(&x.name);
+        count_colour(&d, magenta) + count_colour(&d, green)
+    };
+    wait_until(Duration::from_secs(15), "a stored frame with both windows blanked", async || {
+        let (s, _, jpeg) = image(&team.sec, agent.id, &x.name, candor_proto::now_ms()).await;
+        s == 200 && count_colour(&decode_jpeg(&jpeg), grey) >= on_screen
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(frames(&server, agent.id).len() > before);
     let (s, _, jpeg) = image(&team.sec, agent.id, &x.name, candor_proto::now_ms()).await;
     assert_eq!(s, 200);
     let shown = decode_jpeg(&jpeg);

@@ -22,6 +22,8 @@ use std::time::Duration;
 const UPSTREAM: &str = "10.9.0.1";
 const SITE: &str = "10.9.0.80";
 const OTHER: &str = "10.9.0.81";
+/// The published list at SITE/games.txt has gained a second name.
+static LIST_GREW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Move this thread (and every thread and process it starts) into a new
 /// network namespace with loopback up and the test addresses on it.
@@ -62,7 +64,7 @@ fn dnsmasq(dir: &std::path::Path) -> Killed {
         format!(
             "no-resolv\nno-hosts\nbind-interfaces\nlisten-address={UPSTREAM}\nuser=root\n\
              address=/allowed.test/{SITE}\naddress=/blocked.test/{OTHER}\naddress=/games.test/{SITE}\n\
-             address=/sni-blocked.test/{SITE}\naddress=/dns.google/{OTHER}\naddress=/console.test/{SITE}\naddress=/fetched.test/{SITE}\n"
+             address=/sni-blocked.test/{SITE}\naddress=/dns.google/{OTHER}\naddress=/console.test/{SITE}\naddress=/fetched.test/{SITE}\naddress=/fetched2.test/{SITE}\n"
         ),
     )
     .unwrap();
@@ -106,7 +108,8 @@ fn respond(mut s: impl Read + Write, scheme: &str) {
     let (kind, body) = if path == "/" {
         ("text/plain", format!("hello from {host} over {scheme}"))
     } else if path == "/games.txt" {
-        ("text/plain", "# a published list\n||fetched.test^\n".to_string())
+        let grown = if LIST_GREW.load(std::sync::atomic::Ordering::Relaxed) { "||fetched2.test^\n" } else { "" };
+        ("text/plain", format!("# a published list\n||fetched.test^\n{grown}"))
     } else {
         ("text/html; charset=utf-8", format!("<!doctype html><title>Page {path}</title><p>{path} on {host}"))
     };
@@ -162,7 +165,7 @@ async fn scenario() {
     let tmp = tempfile::tempdir().unwrap();
     let _upstream = dnsmasq(tmp.path());
     web_site();
-    let server = Server::start(tmp.path(), "").await;
+    let server = Server::start(tmp.path(), "[web]\nlist_check_secs = 1\n").await;
     let team = server.team().await;
     // The browser profile the extension's native host manifest goes into.
     let profile = tmp.path().join("chromium-profile");
@@ -382,6 +385,49 @@ async fn scenario() {
     assert_eq!(entry["source_url"], format!("http://{SITE}/games.txt"));
     team.wait_applied(agent.id).await;
     wait_until(Duration::from_secs(10), "the fetched list blocks", async || {
+        status_of(&["@127.0.0.153", "www.fetched.test"]) == "NXDOMAIN"
+    })
+    .await;
+    // It is fetched again once its refresh period has passed, and what it gained blocks too.
+    LIST_GREW.store(true, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(status_of(&["@127.0.0.153", "www.fetched2.test"]), "NOERROR", "not due yet");
+    // (As if a day had passed: the server's record of the last fetch is moved back.)
+    let db = rusqlite::Connection::open(tmp.path().join("data/candor.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    db.execute("UPDATE web_lists SET fetched_ms = fetched_ms - 25 * 3600000 WHERE name = 'published games'", [])
+        .unwrap();
+    wait_until(Duration::from_secs(15), "the re-fetched list blocks", async || {
+        status_of(&["@127.0.0.153", "www.fetched2.test"]) == "NXDOMAIN"
+    })
+    .await;
+    let lists = team.sec.get("/api/v1/web/lists").await;
+    let entry = lists.as_array().unwrap().iter().find(|l| l["name"] == "published games").unwrap();
+    assert_eq!(entry["rules"], 2, "{entry}");
+
+    // A category's lists block only inside its schedule (the endpoint's local time).
+    let hhmm = |m: i64| format!("{:02}:{:02}", m.rem_euclid(1440) / 60, m.rem_euclid(1440) % 60);
+    let now = {
+        use chrono::Timelike;
+        let t = chrono::Local::now();
+        i64::from(t.hour() * 60 + t.minute())
+    };
+    let window = async |from: i64, to: i64| {
+        let mut doc = team.sec.get(&format!("/api/v1/policies/{id}")).await["doc"].clone();
+        doc["web"]["block_categories"] = json!([{"category": "games", "schedule": {
+            "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "from": hhmm(from), "to": hhmm(to)
+        }}]);
+        team.sec.put(&format!("/api/v1/policies/{id}"), json!({ "doc": doc })).await;
+        team.wait_applied(agent.id).await;
+    };
+    window(now + 120, now + 180).await;
+    wait_until(Duration::from_secs(10), "games open outside their window", async || {
+        status_of(&["@127.0.0.153", "www.fetched.test"]) == "NOERROR"
+    })
+    .await;
+    assert_eq!(status_of(&["@127.0.0.153", "www.blocked.test"]), "NXDOMAIN", "rules without a schedule still block");
+    window(now - 60, now + 60).await;
+    wait_until(Duration::from_secs(10), "games blocked inside their window", async || {
         status_of(&["@127.0.0.153", "www.fetched.test"]) == "NXDOMAIN"
     })
     .await;

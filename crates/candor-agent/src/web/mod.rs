@@ -68,18 +68,41 @@ async fn fetch_lists(client: &reqwest::Client, creds: &Credentials, lists: &[Web
             if l.bytes > MAX_LIST_BYTES {
                 bail!("{} bytes is more than the agent downloads", l.bytes);
             }
-            let r = client
+            let mut r = client
                 .get(format!("{}/api/v1/agent/web-lists/{}", creds.server_url, l.sha256))
                 .header(reqwest::header::AUTHORIZATION, creds.bearer())
                 .timeout(Duration::from_secs(300))
                 .send()
                 .await?
                 .error_for_status()?;
-            let body = r.bytes().await?;
-            if candor_proto::token::sha256_hex(&body) != l.sha256 {
+            // Streamed to disk: a list held whole in memory beside the rules in
+            // use would raise the agent's peak by the list's size.
+            use sha2::Digest;
+            use tokio::io::AsyncWriteExt;
+            let tmp = path.with_extension("part");
+            let mut f = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .await
+                .with_context(|| format!("writing {}", tmp.display()))?;
+            let (mut hash, mut got) = (sha2::Sha256::new(), 0u64);
+            while let Some(chunk) = r.chunk().await? {
+                got += chunk.len() as u64;
+                if got > l.bytes.min(MAX_LIST_BYTES) {
+                    bail!("the download is longer than the {} bytes announced", l.bytes);
+                }
+                hash.update(&chunk);
+                f.write_all(&chunk).await?;
+            }
+            f.sync_all().await?;
+            if hex::encode(hash.finalize()) != l.sha256 {
+                let _ = tokio::fs::remove_file(&tmp).await;
                 bail!("the download does not match its SHA-256");
             }
-            crate::credentials::write_atomic_private(&path, &body)
+            tokio::fs::rename(&tmp, &path).await.with_context(|| format!("renaming to {}", path.display()))
         };
         if let Err(e) = got.await {
             problems.push(format!("web list {:?}: {e:#}", l.name));

@@ -471,7 +471,7 @@ pub struct WebRow {
 }
 
 /// An uploaded (or fetched) domain list.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct WebList {
     pub id: u64,
     pub name: String,

@@ -28,6 +28,8 @@ pub enum BenchCmd {
     WebRules(web::RulesBench),
     /// The agent's resolver with 1M blocked domains under dnsperf, against unbound with the same list.
     Dns(web::DnsBench),
+    /// The real agent with a 1M-domain category: peak RSS while a changed list is downloaded and swapped in, against its steady RSS.
+    WebSwap(web::SwapBench),
     /// A scripted office session on a 1080p Xvfb: bytes per day, CPU per frame and worst-frame SSIM, against libx264 at the same gate.
     Screen(screen::ScreenBench),
     /// Live view and the wall on the scripted 1080p session with the real agent: pictures/s, capture-to-viewer latency, against ffmpeg x11grab → MJPEG.
@@ -87,6 +89,7 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Dlp(b) => tokio::task::spawn_blocking(move || dlp::run(b)).await?,
         BenchCmd::WebRules(b) => tokio::task::spawn_blocking(move || web::run_rules(b)).await?,
         BenchCmd::Dns(b) => web::run_dns(b).await,
+        BenchCmd::WebSwap(b) => web::run_swap(b).await,
         BenchCmd::Screen(b) => tokio::task::spawn_blocking(move || screen::run(b)).await?,
         BenchCmd::Live(b) => live::run(b).await,
     }
