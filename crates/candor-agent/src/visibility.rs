@@ -4,7 +4,8 @@
 //! monitoring notice awaits their answer, where to read and answer it in the
 //! portal. What each person was last told is kept in the state folder, so a
 //! restart does not repeat it and a change made while the agent was down is
-//! still told.
+//! still told. Each session also has a status icon (`tray`) that shows what
+//! is collected now, and whether the screen is watched live, all along.
 
 use crate::desktop_notify;
 use crate::platform::sessions;
