@@ -15,24 +15,32 @@ pub fn bus_address(uid: u32, from_process: Option<String>) -> Option<String> {
     })
 }
 
-/// Start the helper that shows `title` and `body` on `uid`'s desktop;
-/// `what` names the notification in the agent's log.
-pub fn show(uid: u32, bus: &str, title: &str, body: &str, what: String) {
+/// The agent's own binary with `args`, to run as `uid` on the session bus at
+/// `bus` with nothing else of root's environment; output discarded.
+pub fn helper(uid: u32, bus: &str, args: &[&str]) -> anyhow::Result<std::process::Command> {
+    use anyhow::Context;
+    use std::os::unix::process::CommandExt;
     let gid = crate::platform::users::gid_of(uid).unwrap_or(uid);
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => return tracing::warn!(error = %e, "cannot find the agent binary for notifications"),
-    };
+    let exe = std::env::current_exe().context("finding the agent binary")?;
+    let mut cmd = std::process::Command::new(exe);
     // With a uid set, the standard library also drops root's supplementary groups.
-    let mut cmd = tokio::process::Command::new(exe);
-    cmd.args(["notify-desktop", "--title", title, "--body", body])
+    cmd.args(args)
         .env_clear()
         .env("DBUS_SESSION_BUS_ADDRESS", bus)
         .uid(uid)
         .gid(gid)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true);
+        .stdout(std::process::Stdio::null());
+    Ok(cmd)
+}
+
+/// Start the helper that shows `title` and `body` on `uid`'s desktop;
+/// `what` names the notification in the agent's log.
+pub fn show(uid: u32, bus: &str, title: &str, body: &str, what: String) {
+    let mut cmd = match helper(uid, bus, &["notify-desktop", "--title", title, "--body", body]) {
+        Ok(c) => tokio::process::Command::from(c),
+        Err(e) => return tracing::warn!(error = format!("{e:#}"), "cannot start the desktop notification helper"),
+    };
+    cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
     match cmd.spawn() {
         Ok(mut child) => {
             tokio::spawn(async move {
@@ -80,22 +88,12 @@ pub fn reap(mut child: std::process::Child) {
 
 /// Show a notification on `uid`'s desktop until the returned value is dropped.
 pub fn hold(uid: u32, bus: &str, title: &str, body: &str) -> Option<Held> {
-    use std::os::unix::process::CommandExt;
-    let gid = crate::platform::users::gid_of(uid).unwrap_or(uid);
-    let exe = std::env::current_exe().ok()?;
-    let child = std::process::Command::new(exe)
-        .args(["notify-desktop", "--hold", "--title", title, "--body", body])
-        .env_clear()
-        .env("DBUS_SESSION_BUS_ADDRESS", bus)
-        .uid(uid)
-        .gid(gid)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn();
+    let child = helper(uid, bus, &["notify-desktop", "--hold", "--title", title, "--body", body])
+        .and_then(|mut c| Ok(c.stdin(std::process::Stdio::piped()).spawn()?));
     match child {
         Ok(child) => Some(Held { child: Some(child) }),
         Err(e) => {
-            tracing::warn!(error = %e, "cannot start the desktop notification helper");
+            tracing::warn!(error = format!("{e:#}"), "cannot start the desktop notification helper");
             None
         }
     }

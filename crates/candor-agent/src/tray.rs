@@ -80,18 +80,8 @@ pub struct Tray {
 impl Tray {
     /// Start the helper on `uid`'s session bus at `bus`.
     pub fn start(uid: u32, bus: &str) -> anyhow::Result<Tray> {
-        use std::os::unix::process::CommandExt;
-        let gid = crate::platform::users::gid_of(uid).unwrap_or(uid);
-        let exe = std::env::current_exe().context("finding the agent binary")?;
-        // With a uid set, the standard library also drops root's supplementary groups.
-        let child = std::process::Command::new(exe)
-            .arg("status-icon")
-            .env_clear()
-            .env("DBUS_SESSION_BUS_ADDRESS", bus)
-            .uid(uid)
-            .gid(gid)
+        let child = crate::desktop_notify::helper(uid, bus, &["status-icon"])?
             .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
             .spawn()
             .context("starting the status icon helper")?;
         Ok(Tray { child: Some(child), shown: None })
