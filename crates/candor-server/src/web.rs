@@ -64,19 +64,26 @@ impl WebLists {
     /// Rebuild the categorizer from every stored list (blocking).
     pub fn reload(&self, store: &dyn Store) -> anyhow::Result<()> {
         let lists = store.web_lists()?;
-        let mut b = Builder::with_capacity(lists.iter().map(|l| l.rules as usize).sum());
-        let mut categories = Vec::new();
-        for (i, l) in lists.iter().take(candor_webrules::MAX_LISTS).enumerate() {
-            categories.push(l.category.clone());
-            match self.blobs.get(&l.sha256) {
-                Ok(Some(text)) => {
-                    b.add_list(i as ListId, &text[..])?;
+        let lists = &lists[..lists.len().min(candor_webrules::MAX_LISTS)];
+        let categories = lists.iter().map(|l| l.category.clone()).collect();
+        // Each pass reads the texts again, one at a time, rather than holding them all.
+        let mut first_pass = true;
+        let set = RuleSet::compile(|b| {
+            for (i, l) in lists.iter().enumerate() {
+                match self.blobs.get(&l.sha256) {
+                    Ok(Some(text)) => {
+                        b.add_list(i as ListId, &text[..])?;
+                    }
+                    Ok(None) if first_pass => {
+                        tracing::warn!(list = %l.name, "web list text is missing from the blob store")
+                    }
+                    Err(e) if first_pass => tracing::warn!(list = %l.name, error = %e, "web list text unreadable"),
+                    _ => {}
                 }
-                Ok(None) => tracing::warn!(list = %l.name, "web list text is missing from the blob store"),
-                Err(e) => tracing::warn!(list = %l.name, error = %e, "web list text unreadable"),
             }
-        }
-        let set = b.build().map_err(anyhow::Error::msg)?;
+            first_pass = false;
+            Ok(())
+        })?;
         if let Ok(mut c) = self.categorizer.write() {
             *c = Arc::new(Categorizer { set, categories });
         }

@@ -1,8 +1,13 @@
-//! The compiled rule set: one sorted array of 64-bit entries (48 bits of the
-//! name's hash, 16 bits of list and kind) with a 65,536-bucket index, plus a
-//! `RegexSet` for the few wildcard and regex rules. About 8 bytes per rule;
-//! a lookup hashes the name and each parent domain and probes one short
-//! bucket for each.
+//! The compiled rule set: for each domain rule 32 bits of its name's hash and
+//! 16 bits of list and kind, in two parallel arrays sorted within 65,536
+//! buckets (the bucket is another 16 bits of the hash, so nothing is stored
+//! for it), plus a `RegexSet` for the few wildcard and regex rules. About 6
+//! bytes per rule; a lookup hashes the name and each parent domain and probes
+//! one short bucket for each.
+//!
+//! Building reads the rules twice: once to count them per bucket, once to
+//! write each into its place. So a rebuild beside a live set needs only the
+//! new set's own memory, never an unsorted copy of it.
 
 use crate::domain::{key, suffixes};
 use crate::list::{parse_line, LineError, Pattern, Rule};
@@ -20,12 +25,14 @@ pub const MAX_PATTERNS: usize = 10_000;
 /// Errors kept per list (all are counted).
 const KEPT_ERRORS: usize = 100;
 
-const ALLOW: u64 = 1 << 15;
+const ALLOW: u16 = 1 << 15;
 const KIND_SHIFT: u32 = 13;
-const EXACT: u64 = 0;
-const SUFFIX: u64 = 1;
-const SUBDOMAINS: u64 = 2;
-const LIST_MASK: u64 = (1 << KIND_SHIFT) - 1;
+const EXACT: u16 = 0;
+const SUFFIX: u16 = 1;
+const SUBDOMAINS: u16 = 2;
+const LIST_MASK: u16 = (1 << KIND_SHIFT) - 1;
+const BUCKETS: usize = 1 << 16;
+const MAX_LINE: usize = 1024;
 
 /// A rule of `list` matched; `allow` rules override blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,25 +50,37 @@ pub struct ListReport {
     pub first_errors: Vec<LineError>,
 }
 
+/// Takes rules during one pass of [`RuleSet::compile`]; on its own
+/// (`Builder::default()`) it only checks and counts them.
 #[derive(Default)]
 pub struct Builder {
-    entries: Vec<u64>,
+    /// Rules per bucket while counting; the next free slot of each bucket while placing.
+    cursor: Vec<u32>,
+    /// Set for the placing pass: the arrays the rules are written into.
+    placing: Option<Placing>,
     patterns: Vec<String>,
     pattern_meta: Vec<u16>,
 }
 
-impl Builder {
-    /// Reserve room for about `rules` domain rules, so that building does not
-    /// grow (and briefly double) the array.
-    pub fn with_capacity(rules: usize) -> Self {
-        Builder { entries: Vec::with_capacity(rules), ..Default::default() }
-    }
+struct Placing {
+    /// Where each bucket starts (`BUCKETS + 1` entries).
+    start: Vec<u32>,
+    hashes: Vec<u32>,
+    metas: Vec<u16>,
+    /// Rules that did not fit the count of the first pass (input changed between passes).
+    overflow: usize,
+}
 
+fn split(k: u64) -> (usize, u32) {
+    ((k >> 48) as usize, (k >> 16) as u32)
+}
+
+impl Builder {
     pub fn add_rule(&mut self, list: ListId, rule: Rule) -> Result<(), String> {
         if usize::from(list) >= MAX_LISTS {
             return Err(format!("list id {list} is above {MAX_LISTS}"));
         }
-        let meta = u64::from(list) | if rule.allow { ALLOW } else { 0 };
+        let meta = list | if rule.allow { ALLOW } else { 0 };
         let (kind, name) = match rule.pattern {
             Pattern::Exact(n) => (EXACT, n),
             Pattern::Suffix(n) => (SUFFIX, n),
@@ -72,11 +91,28 @@ impl Builder {
                 }
                 regex::Regex::new(&re).map_err(|e| format!("regular expression: {e}"))?;
                 self.patterns.push(re);
-                self.pattern_meta.push(meta as u16);
+                self.pattern_meta.push(meta);
                 return Ok(());
             }
         };
-        self.entries.push(key(&name) | kind << KIND_SHIFT | meta);
+        let (bucket, hash) = split(key(&name));
+        if self.cursor.is_empty() {
+            self.cursor = vec![0; BUCKETS];
+        }
+        let meta = meta | kind << KIND_SHIFT;
+        match &mut self.placing {
+            None => self.cursor[bucket] = self.cursor[bucket].saturating_add(1),
+            Some(p) => {
+                let slot = self.cursor[bucket];
+                if slot < p.start[bucket + 1] {
+                    p.hashes[slot as usize] = hash;
+                    p.metas[slot as usize] = meta;
+                    self.cursor[bucket] = slot + 1;
+                } else {
+                    p.overflow += 1;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -116,39 +152,56 @@ impl Builder {
         }
     }
 
-    pub fn build(mut self) -> Result<RuleSet, String> {
-        self.entries.sort_unstable();
-        self.entries.dedup();
-        self.entries.shrink_to_fit();
-        let mut index = vec![0u32; BUCKETS + 1];
-        let mut pos = 0usize;
-        for (b, slot) in index.iter_mut().enumerate() {
-            while pos < self.entries.len() && ((self.entries[pos] >> 48) as usize) < b {
-                pos += 1;
-            }
-            *slot = pos as u32;
+    /// After the placing pass: sort and deduplicate each bucket, close the
+    /// gaps duplicates leave (moving rules down only, so in place), and
+    /// compile the patterns.
+    fn finish(self) -> Result<RuleSet, String> {
+        let Builder { cursor, placing, patterns, pattern_meta } = self;
+        let Some(Placing { mut start, mut hashes, mut metas, overflow }) = placing else {
+            return Err("the rule set was not counted first".into());
+        };
+        if overflow > 0 {
+            return Err(format!(
+                "{overflow} rules were added that were not counted: a list changed while the set was built"
+            ));
         }
-        let patterns = if self.patterns.is_empty() {
+        let mut scratch: Vec<u64> = Vec::new();
+        let mut w = 0usize;
+        for (b, &end) in cursor.iter().enumerate() {
+            let lo = start[b] as usize;
+            start[b] = w as u32;
+            scratch.clear();
+            scratch.extend((lo..end as usize).map(|i| u64::from(hashes[i]) << 16 | u64::from(metas[i])));
+            scratch.sort_unstable();
+            scratch.dedup();
+            for &e in &scratch {
+                hashes[w] = (e >> 16) as u32;
+                metas[w] = e as u16;
+                w += 1;
+            }
+        }
+        start[BUCKETS] = w as u32;
+        hashes.truncate(w);
+        metas.truncate(w);
+        let patterns = if patterns.is_empty() {
             None
         } else {
             Some(
-                regex::RegexSetBuilder::new(&self.patterns)
+                regex::RegexSetBuilder::new(&patterns)
                     .size_limit(64 << 20)
                     .build()
                     .map_err(|e| format!("wildcard/regex rules: {e}"))?,
             )
         };
         Ok(RuleSet {
-            entries: self.entries.into_boxed_slice(),
-            index: index.into_boxed_slice(),
+            hashes: hashes.into_boxed_slice(),
+            metas: metas.into_boxed_slice(),
+            index: start.into_boxed_slice(),
             patterns,
-            pattern_meta: self.pattern_meta.into_boxed_slice(),
+            pattern_meta: pattern_meta.into_boxed_slice(),
         })
     }
 }
-
-const BUCKETS: usize = 1 << 16;
-const MAX_LINE: usize = 1024;
 
 /// Read one line (without its newline) of at most `MAX_LINE` bytes; a longer
 /// one is consumed and reported as `true` with nothing kept.
@@ -187,7 +240,11 @@ fn memchr_newline(b: &[u8]) -> Option<usize> {
 /// Compiled rules; immutable, so a new set is built beside the old one and
 /// swapped in whole.
 pub struct RuleSet {
-    entries: Box<[u64]>,
+    /// Bits 16..48 of each rule's name hash, sorted within each bucket.
+    hashes: Box<[u32]>,
+    /// List, kind and allow flag of the rule at the same position.
+    metas: Box<[u16]>,
+    /// Where each bucket (the hash's top 16 bits) starts; `BUCKETS + 1` entries.
     index: Box<[u32]>,
     patterns: Option<regex::RegexSet>,
     pattern_meta: Box<[u16]>,
@@ -196,7 +253,8 @@ pub struct RuleSet {
 impl Default for RuleSet {
     fn default() -> Self {
         RuleSet {
-            entries: Box::new([]),
+            hashes: Box::new([]),
+            metas: Box::new([]),
             index: vec![0; BUCKETS + 1].into(),
             patterns: None,
             pattern_meta: Box::new([]),
@@ -205,8 +263,36 @@ impl Default for RuleSet {
 }
 
 impl RuleSet {
+    /// Build a set from the rules `feed` adds to the builder it is given.
+    /// `feed` is called twice and must add the same rules both times (it reads
+    /// the same lists again); errors it reports are best collected afresh on
+    /// each call.
+    pub fn compile(mut feed: impl FnMut(&mut Builder) -> std::io::Result<()>) -> std::io::Result<RuleSet> {
+        let mut counting = Builder::default();
+        feed(&mut counting)?;
+        let mut counts = counting.cursor;
+        counts.resize(BUCKETS, 0);
+        let mut start = Vec::with_capacity(BUCKETS + 1);
+        let mut total = 0u32;
+        start.push(0);
+        for c in counts {
+            total = total
+                .checked_add(c)
+                .ok_or_else(|| std::io::Error::other(format!("more than {} domain rules", u32::MAX)))?;
+            start.push(total);
+        }
+        let n = total as usize;
+        let mut b = Builder {
+            cursor: start[..BUCKETS].to_vec(),
+            placing: Some(Placing { start, hashes: vec![0; n], metas: vec![0; n], overflow: 0 }),
+            ..Default::default()
+        };
+        feed(&mut b)?;
+        b.finish().map_err(std::io::Error::other)
+    }
+
     pub fn len(&self) -> usize {
-        self.entries.len() + self.pattern_meta.len()
+        self.hashes.len() + self.pattern_meta.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -216,33 +302,31 @@ impl RuleSet {
     /// Bytes held by the domain rules and their index (the regex set is extra
     /// and bounded by `MAX_PATTERNS`).
     pub fn heap_bytes(&self) -> usize {
-        self.entries.len() * 8 + self.index.len() * 4 + self.pattern_meta.len() * 2
+        self.hashes.len() * 4 + self.metas.len() * 2 + self.index.len() * 4 + self.pattern_meta.len() * 2
     }
 
     /// Call `f` for every rule matching `name` (already normalised).
     pub fn for_each_match(&self, name: &str, mut f: impl FnMut(Hit)) {
+        let hit = |m: u16| Hit { list: m & LIST_MASK, allow: m & ALLOW != 0 };
         for (depth, suffix) in suffixes(name).enumerate() {
-            let k = key(suffix);
-            let b = (k >> 48) as usize;
+            let (b, h) = split(key(suffix));
             let (lo, hi) = (self.index[b] as usize, self.index[b + 1] as usize);
-            let bucket = &self.entries[lo..hi];
-            let start = bucket.partition_point(|e| e & !0xFFFF < k);
-            for &e in bucket[start..].iter().take_while(|e| *e & !0xFFFF == k) {
-                let kind = (e >> KIND_SHIFT) & 3;
-                let applies = match kind {
+            let first = lo + self.hashes[lo..hi].partition_point(|&x| x < h);
+            for i in (first..hi).take_while(|&i| self.hashes[i] == h) {
+                let m = self.metas[i];
+                let applies = match (m >> KIND_SHIFT) & 3 {
                     EXACT => depth == 0,
                     SUFFIX => true,
                     _ => depth > 0,
                 };
                 if applies {
-                    f(Hit { list: (e & LIST_MASK) as ListId, allow: e & ALLOW != 0 });
+                    f(hit(m));
                 }
             }
         }
         if let Some(set) = &self.patterns {
             for i in set.matches(name).iter() {
-                let m = u64::from(self.pattern_meta[i]);
-                f(Hit { list: (m & LIST_MASK) as ListId, allow: m & ALLOW != 0 });
+                f(hit(self.pattern_meta[i]));
             }
         }
     }
@@ -271,12 +355,48 @@ mod tests {
     use super::*;
 
     fn set(lists: &[&str]) -> RuleSet {
-        let mut b = Builder::default();
-        for (i, l) in lists.iter().enumerate() {
-            let r = b.add_list(i as ListId, l.as_bytes()).unwrap();
-            assert_eq!(r.errors, 0, "{:?}", r.first_errors);
-        }
-        b.build().unwrap()
+        RuleSet::compile(|b| {
+            for (i, l) in lists.iter().enumerate() {
+                let r = b.add_list(i as ListId, l.as_bytes())?;
+                assert_eq!(r.errors, 0, "{:?}", r.first_errors);
+            }
+            Ok(())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn duplicates_are_stored_once_and_a_list_that_grew_between_passes_is_an_error() {
+        let s = set(&["a.com\na.com\n||a.com^\nb.com\n", "a.com\n"]);
+        assert_eq!(s.len(), 4);
+        assert_eq!(s.verdict("a.com", |l| l == 1), Some(Hit { list: 1, allow: false }));
+        let mut passes = 0;
+        let grew = RuleSet::compile(|b| {
+            passes += 1;
+            let text = if passes == 1 { "a.com\n" } else { "a.com\nb.com\n" };
+            b.add_list(0, text.as_bytes()).map(drop)
+        });
+        assert!(grew.err().unwrap().to_string().contains("changed"));
+        // A list that shrank leaves no hole a lookup could trip on.
+        let mut passes = 0;
+        let shrank = RuleSet::compile(|b| {
+            passes += 1;
+            let text = if passes == 1 { "a.com\nb.com\nc.com\n" } else { "c.com\n" };
+            b.add_list(0, text.as_bytes()).map(drop)
+        })
+        .unwrap();
+        assert_eq!(shrank.len(), 1);
+        assert!(shrank.verdict("c.com", |_| true).is_some() && shrank.verdict("a.com", |_| true).is_none());
+    }
+
+    #[test]
+    fn six_bytes_per_rule() {
+        let text: String = (0..200_000).map(|i| format!("n{i}.example.cn\n")).collect();
+        let s = set(&[&text]);
+        assert_eq!(s.len(), 200_000);
+        let per_rule = s.heap_bytes() as f64 / 200_000.0;
+        assert!(per_rule < 7.4, "{per_rule} bytes per rule");
+        assert!((0..200_000).step_by(997).all(|i| s.verdict(&format!("n{i}.example.cn"), |_| true).is_some()));
     }
 
     #[test]
@@ -311,7 +431,7 @@ mod tests {
         let mut b = Builder::default();
         let r = b.add_list(0, &raw[..]).unwrap();
         assert_eq!((r.rules, r.errors), (3, 1));
-        let s = b.build().unwrap();
+        let s = RuleSet::compile(|b| b.add_list(0, &raw[..]).map(drop)).unwrap();
         assert!(s.verdict("z.com", |_| true).is_some() && s.verdict("y.com", |_| true).is_some());
     }
 

@@ -4,7 +4,7 @@
 //! `candor_webrules::RuleSet` and swapped whole when anything changes.
 
 use candor_proto::web::{WebListRef, WebOptions};
-use candor_webrules::{parse_line, Builder, ListId, RuleSet};
+use candor_webrules::{parse_line, ListId, RuleSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -52,56 +52,59 @@ impl Filter {
     /// Problems (an unreadable list, bad lines) are returned as warnings; the
     /// rest still filters.
     pub fn build(opts: &WebOptions, lists: &[WebListRef], dir: &Path) -> (Filter, Vec<String>) {
-        let mut warnings = Vec::new();
-        // Reserve once (growing would briefly double the array): the server's count, else a
-        // generous guess from the size (no list line is shorter than 8 bytes).
-        let expected: u64 = lists.iter().map(|l| if l.rules > 0 { l.rules } else { l.bytes / 8 }).sum();
-        let mut b = Builder::with_capacity(expected as usize + opts.block.len() + DOH_NAMES.len());
         let mut meta = vec![
             List { name: "policy".into(), category: None, active: AtomicBool::new(true) },
             List { name: "policy".into(), category: None, active: AtomicBool::new(true) },
             List { name: "doh".into(), category: None, active: AtomicBool::new(opts.block_doh) },
         ];
-        let mut inline = |list: ListId, lines: &mut dyn Iterator<Item = &str>, allow: bool| {
-            for line in lines {
-                let mut failed = None;
-                let r = parse_line(line, &mut |mut rule| {
-                    rule.allow |= allow;
-                    if let Err(e) = b.add_rule(list, rule) {
-                        failed = Some(e);
+        let lists = &lists[..lists.len().min(candor_webrules::MAX_LISTS - FIRST_UPLOADED)];
+        meta.extend(lists.iter().map(|l| List {
+            name: l.name.clone(),
+            category: Some(l.category.clone()),
+            active: AtomicBool::new(false),
+        }));
+        // The set reads everything twice (count, then place); each pass finds the same
+        // problems, so the warnings are those of the last one.
+        let mut warnings = Vec::new();
+        let set = RuleSet::compile(|b| {
+            warnings.clear();
+            let mut inline = |list: ListId, lines: &mut dyn Iterator<Item = &str>, allow: bool| {
+                for line in lines {
+                    let mut failed = None;
+                    let r = parse_line(line, &mut |mut rule| {
+                        rule.allow |= allow;
+                        if let Err(e) = b.add_rule(list, rule) {
+                            failed = Some(e);
+                        }
+                    });
+                    if let Err(e) = r.and(failed.map_or(Ok(()), Err)) {
+                        warnings.push(format!("web rule {line:?}: {e}"));
                     }
-                });
-                if let Err(e) = r.and(failed.map_or(Ok(()), Err)) {
-                    warnings.push(format!("web rule {line:?}: {e}"));
+                }
+            };
+            inline(POLICY_BLOCK, &mut opts.block.iter().map(String::as_str), false);
+            inline(POLICY_ALLOW, &mut opts.allow.iter().map(String::as_str), true);
+            inline(DOH, &mut DOH_NAMES.iter().copied(), false);
+            for (i, l) in lists.iter().enumerate() {
+                let id = (FIRST_UPLOADED + i) as ListId;
+                match std::fs::File::open(dir.join(&l.sha256)) {
+                    Ok(f) => match b.add_list(id, std::io::BufReader::with_capacity(1 << 16, f)) {
+                        Ok(r) if r.errors > 0 => warnings.push(format!(
+                            "web list {:?}: {} bad lines skipped (first: {})",
+                            l.name,
+                            r.errors,
+                            r.first_errors.first().map(|e| e.to_string()).unwrap_or_default()
+                        )),
+                        Ok(_) => {}
+                        Err(e) => warnings.push(format!("web list {:?}: {e}", l.name)),
+                    },
+                    Err(e) => warnings.push(format!("web list {:?} is not available: {e}", l.name)),
                 }
             }
-        };
-        inline(POLICY_BLOCK, &mut opts.block.iter().map(String::as_str), false);
-        inline(POLICY_ALLOW, &mut opts.allow.iter().map(String::as_str), true);
-        inline(DOH, &mut DOH_NAMES.iter().copied(), false);
-        for l in lists.iter().take(candor_webrules::MAX_LISTS - FIRST_UPLOADED) {
-            let id = meta.len() as ListId;
-            meta.push(List {
-                name: l.name.clone(),
-                category: Some(l.category.clone()),
-                active: AtomicBool::new(false),
-            });
-            match std::fs::File::open(dir.join(&l.sha256)) {
-                Ok(f) => match b.add_list(id, std::io::BufReader::with_capacity(1 << 16, f)) {
-                    Ok(r) if r.errors > 0 => warnings.push(format!(
-                        "web list {:?}: {} bad lines skipped (first: {})",
-                        l.name,
-                        r.errors,
-                        r.first_errors.first().map(|e| e.to_string()).unwrap_or_default()
-                    )),
-                    Ok(_) => {}
-                    Err(e) => warnings.push(format!("web list {:?}: {e}", l.name)),
-                },
-                Err(e) => warnings.push(format!("web list {:?} is not available: {e}", l.name)),
-            }
-        }
-        let set = b.build().unwrap_or_else(|e| {
-            warnings.push(e);
+            Ok(())
+        })
+        .unwrap_or_else(|e| {
+            warnings.push(e.to_string());
             RuleSet::default()
         });
         let f = Filter { set, lists: meta, opts: opts.clone() };

@@ -14,7 +14,6 @@ use candor_agent::web::cache::Cache;
 use candor_agent::web::filter::Filter;
 use candor_agent::web::resolver::Resolver;
 use candor_proto::web::{CategoryBlock, WebListRef, WebOptions};
-use candor_webrules::Builder;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashSet;
@@ -117,13 +116,16 @@ pub fn run_rules(b: RulesBench) -> anyhow::Result<()> {
     let before = status_kib("VmRSS:");
     let t = Instant::now();
     let build = || -> anyhow::Result<candor_webrules::RuleSet> {
-        let mut builder = Builder::with_capacity(b.rules);
-        let f = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&list)?);
-        let r = builder.add_list(0, f)?;
-        if r.errors > 0 {
-            bail!("generated list has {} bad lines", r.errors);
+        let mut bad = 0;
+        let set = candor_webrules::RuleSet::compile(|builder| {
+            let f = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&list)?);
+            bad = builder.add_list(0, f)?.errors;
+            Ok(())
+        })?;
+        if bad > 0 {
+            bail!("generated list has {bad} bad lines");
         }
-        builder.build().map_err(anyhow::Error::msg)
+        Ok(set)
     };
     let set = build()?;
     let build_s = t.elapsed().as_secs_f64();
@@ -496,13 +498,12 @@ pub async fn run_swap(b: SwapBench) -> anyhow::Result<()> {
         format!(
             "state_dir = \"{}\"\n[x11]\nsessions_dir = \"{}\"\ndisplay = \":9999\"\n[web]\nlisten = \"127.0.0.1:{port}\"\n\
              redirect = false\nweb_port = 0\nupstreams = [\"127.0.0.1:9\"]\nbrowser_socket = \"{}\"\nbrowser_host = \"{}\"\n\
-             native_host_dirs = []\nextension_dir = \"{}\"\nchromium_flags_file = \"{}\"\n",
+             native_host_dirs = []\nextension_dir = \"{}\"\nbrowser_policy_dirs = []\n",
             p("agent"),
             p("sessions"),
             p("browser.sock"),
             p("web-host"),
             p("extension"),
-            p("chromium-flags"),
         ),
     )?;
     let exe = std::env::current_exe()?;
