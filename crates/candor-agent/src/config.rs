@@ -50,11 +50,14 @@ pub struct WebConfig {
     /// Where browsers look for native messaging hosts; the agent writes its
     /// manifest (`com.candor.agent.json`) into each.
     pub native_host_dirs: Vec<PathBuf>,
-    /// Where the agent writes its browser extension.
+    /// Where the agent writes its browser extension (a signed `candor.crx`
+    /// and the `updates.xml` the policy names), readable by every user.
     pub extension_dir: PathBuf,
-    /// A file Debian's Chromium launcher reads (`/etc/chromium.d/`), written so
-    /// that Chromium loads the extension for every user; nothing if its folder is absent.
-    pub chromium_flags_file: PathBuf,
+    /// Managed policy folders of Chromium-based browsers; the agent writes
+    /// `candor.json` (`ExtensionInstallForcelist`) into each whose browser
+    /// folder (two levels up) exists, and removes it when web data is no
+    /// longer collected.
+    pub browser_policy_dirs: Vec<PathBuf>,
 }
 
 impl Default for WebConfig {
@@ -77,7 +80,10 @@ impl Default for WebConfig {
                 PathBuf::from("/etc/opt/chrome/native-messaging-hosts"),
             ],
             extension_dir: PathBuf::from("/usr/local/lib/candor/extension"),
-            chromium_flags_file: PathBuf::from("/etc/chromium.d/candor-extension"),
+            browser_policy_dirs: vec![
+                PathBuf::from("/etc/chromium/policies/managed"),
+                PathBuf::from("/etc/opt/chrome/policies/managed"),
+            ],
         }
     }
 }

@@ -23,13 +23,13 @@ fn contained_agent_toml(dir: &Path, sessions: &Path) -> String {
     let p = |n: &str| dir.join(n).display().to_string();
     fast_agent_toml(&format!(
         "[x11]\nsessions_dir = \"{}\"\n[web]\nbrowser_socket = \"{}\"\nbrowser_host = \"{}\"\nnative_host_dirs = [\"{}\"]\n\
-         extension_dir = \"{}\"\nchromium_flags_file = \"{}\"\n",
+         extension_dir = \"{}\"\nbrowser_policy_dirs = [\"{}\"]\n",
         sessions.display(),
         p("browser.sock"),
         p("browser-host"),
         p("native-hosts"),
         p("extension"),
-        p("chromium.d/candor"),
+        p("chromium/policies/managed"),
     ))
 }
 

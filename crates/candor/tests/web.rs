@@ -15,6 +15,7 @@ use common::*;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +55,18 @@ impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Where Debian's Chromium reads managed policies (compiled in: a test cannot move it).
+const POLICY_DIR: &str = "/etc/chromium/policies/managed";
+
+/// A file left by the agent under test, removed even when the test fails.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -175,12 +188,11 @@ async fn scenario() {
         "desk",
         &fast_agent_toml(&format!(
             "[web]\nupstreams = [\"{UPSTREAM}:53\"]\nvisit_flush_secs = 1\nbrowser_socket = \"{}\"\nbrowser_host = \"{}\"\n\
-             native_host_dirs = [\"{}\"]\nextension_dir = \"{}\"\nchromium_flags_file = \"{}\"\n",
+             native_host_dirs = [\"{}\"]\nextension_dir = \"{}\"\nbrowser_policy_dirs = [\"{POLICY_DIR}\"]\n",
             tmp.path().join("browser.sock").display(),
             tmp.path().join("candor-web-host").display(),
             profile.join("NativeMessagingHosts").display(),
             tmp.path().join("extension").display(),
-            tmp.path().join("candor-extension-flags").display(),
         )),
     );
     agent.start(&[]);
@@ -331,14 +343,18 @@ async fn scenario() {
 
     // The browser extension in real Chromium: pages in the active tab reach the server with
     // their titles (the policy asks for full URLs) and the time they were in front.
-    // The extension as the agent wrote it, loaded the way its launcher flags file says.
-    let ext = tmp.path().join("extension");
-    let flags = std::fs::read_to_string(tmp.path().join("candor-extension-flags")).unwrap();
-    assert!(flags.contains(&format!("--load-extension={}", ext.display())), "{flags}");
-    let chromium = browser::Browser::start_with(&[
-        format!("--load-extension={}", ext.display()),
-        format!("--user-data-dir={}", profile.display()),
-    ])
+    // Nothing tells this Chromium about the extension but the managed policy the agent wrote
+    // (the real folder Debian's Chromium reads): it installs the signed package from there.
+    let _policy = RemoveOnDrop(Path::new(POLICY_DIR).join("candor.json"));
+    let managed: Value =
+        serde_json::from_slice(&std::fs::read(&_policy.0).expect("the agent's browser policy")).unwrap();
+    let forced = managed["ExtensionInstallForcelist"][0].as_str().unwrap().to_string();
+    let (ext_id, updates) = forced.split_once(';').unwrap();
+    assert_eq!(updates, format!("file://{}/updates.xml", tmp.path().join("extension").display()));
+    let chromium = browser::Browser::start_with(&[format!("--user-data-dir={}", profile.display())]).await;
+    wait_until(Duration::from_secs(30), "Chromium installs the extension the policy forces", async || {
+        profile.join("Default/Extensions").join(ext_id).is_dir()
+    })
     .await;
     chromium.goto("http://allowed.test/first").await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -465,7 +481,7 @@ async fn scenario() {
         .query_row("SELECT count(*) FROM events WHERE payload LIKE '%after.allowed.test%'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(stored, 0);
-    assert!(!tmp.path().join("candor-extension-flags").exists(), "the extension is no longer loaded");
+    assert!(!_policy.0.exists(), "the policy no longer forces the extension");
 
     // Filter off: the redirect goes and other resolvers answer for themselves.
     team.sec.put(&format!("/api/v1/policies/{id}"), json!({"doc": {"collect": {"web": true}}})).await;

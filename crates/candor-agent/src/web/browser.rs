@@ -6,6 +6,7 @@
 //! the policy asks for full URLs. Every message is hostile input: bounded,
 //! parsed, checked.
 
+use super::crx;
 use crate::gate::Recorder;
 use crate::spool::Record;
 use candor_proto::{now_ms, Category, Payload};
@@ -17,8 +18,6 @@ use tokio::net::UnixListener;
 
 /// Name of the native messaging host the extension connects to.
 pub const HOST_NAME: &str = "com.candor.agent";
-/// The extension's id (fixed by the public key in its manifest).
-pub const EXTENSION_ID: &str = "dnedkflijmompkmmhpabbimffekkpgej";
 /// Largest message accepted (Chrome allows 1 MB to the host; a page report is small).
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Longest time one report may claim (the extension reports at least every minute).
@@ -73,36 +72,73 @@ const EXTENSION_FILES: [(&str, &str); 2] = [
     ("manifest.json", include_str!("../../extension/manifest.json")),
     ("background.js", include_str!("../../extension/background.js")),
 ];
+/// The policy file the agent writes into each browser's managed policy folder.
+const POLICY_FILE: &str = "candor.json";
 
-/// Write the extension and, where Debian's Chromium launcher reads its flags,
-/// a file that makes Chromium load it for every user. The extension is
-/// visible in the browser's extension list like any other.
-pub fn install_extension(c: &crate::config::WebConfig) -> anyhow::Result<()> {
+/// Write the extension as a package signed with this computer's key
+/// (`state_dir/extension-key.pem`) and its update manifest into
+/// `extension_dir`, and a managed policy that makes Chromium and Chrome
+/// install it for every user. Returns the extension's id. The extension is
+/// visible in the browser's extension list, marked as installed by the
+/// company; users cannot remove it while the policy stands.
+pub fn install_extension(c: &crate::config::WebConfig, state_dir: &Path) -> anyhow::Result<String> {
     use anyhow::Context;
+    let key = crx::signing_key(&state_dir.join("extension-key.pem"))?;
+    let id = crx::extension_id(&crx::public_key(&key)?);
     std::fs::create_dir_all(&c.extension_dir).with_context(|| format!("creating {}", c.extension_dir.display()))?;
-    for (name, text) in EXTENSION_FILES {
-        std::fs::write(c.extension_dir.join(name), text).with_context(|| format!("writing the extension's {name}"))?;
+    let file_url = |name: &str| {
+        reqwest::Url::from_file_path(c.extension_dir.join(name))
+            .map_err(|()| anyhow::anyhow!("extension_dir {} is not an absolute path", c.extension_dir.display()))
+    };
+    let (crx_url, updates_url) = (file_url("candor.crx")?, file_url("updates.xml")?);
+    // The packed manifest names the update manifest, so later versions of the agent update it.
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(EXTENSION_FILES[0].1).context("the extension's manifest")?;
+    manifest["update_url"] = updates_url.as_str().into();
+    let version = manifest["version"].as_str().unwrap_or("1.0").to_string();
+    let manifest = serde_json::to_vec_pretty(&manifest)?;
+    let crx = crx::pack(&[("manifest.json", &manifest), ("background.js", EXTENSION_FILES[1].1.as_bytes())], &key)?;
+    write_public(&c.extension_dir.join("candor.crx"), &crx)?;
+    write_public(
+        &c.extension_dir.join("updates.xml"),
+        crx::update_manifest(&id, &version, crx_url.as_str()).as_bytes(),
+    )?;
+    let policy = serde_json::json!({ "ExtensionInstallForcelist": [format!("{id};{updates_url}")] });
+    for dir in &c.browser_policy_dirs {
+        // Only for browsers that are there (their folder, two levels up, exists).
+        if dir.ancestors().nth(2).is_some_and(|p| p.exists()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            write_public(&dir.join(POLICY_FILE), &serde_json::to_vec_pretty(&policy)?)?;
+        }
     }
-    if c.chromium_flags_file.parent().is_some_and(|p| p.is_dir()) {
-        let flags = format!(
-            "# Written by the Candor agent: load its browser extension (company policy; see `candor agent status`).\n\
-             export CHROMIUM_FLAGS=\"$CHROMIUM_FLAGS --load-extension={}\"\n",
-            c.extension_dir.display()
-        );
-        std::fs::write(&c.chromium_flags_file, flags)
-            .with_context(|| format!("writing {}", c.chromium_flags_file.display()))?;
-    }
-    Ok(())
+    Ok(id)
 }
 
-/// Undo `install_extension`'s launcher flags (the files stay; nothing loads them).
+/// Write via a temporary file and rename, readable by everyone (the browser runs as the user).
+fn write_public(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = path.with_extension("part");
+    std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Withdraw `install_extension`'s policy: the browsers then uninstall the extension.
 pub fn remove_extension(c: &crate::config::WebConfig) {
-    let _ = std::fs::remove_file(&c.chromium_flags_file);
+    for dir in &c.browser_policy_dirs {
+        let _ = std::fs::remove_file(dir.join(POLICY_FILE));
+    }
 }
 
 /// Write the native messaging manifest into each directory (skipping those
 /// whose browser is not installed) and the launcher script it names.
-pub fn install_host(launcher: &Path, socket: &Path, dirs: &[std::path::PathBuf]) -> anyhow::Result<()> {
+pub fn install_host(
+    launcher: &Path,
+    socket: &Path,
+    dirs: &[std::path::PathBuf],
+    extension_id: &str,
+) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::os::unix::fs::PermissionsExt;
     let exe = std::env::current_exe().context("the agent's own path")?;
@@ -121,7 +157,7 @@ pub fn install_host(launcher: &Path, socket: &Path, dirs: &[std::path::PathBuf])
         "description": "Candor agent (reports the active tab's site to the agent on this computer)",
         "path": launcher,
         "type": "stdio",
-        "allowed_origins": [format!("chrome-extension://{EXTENSION_ID}/")],
+        "allowed_origins": [format!("chrome-extension://{extension_id}/")],
     });
     for dir in dirs {
         // Only for browsers that are there (their configuration folder's parent exists).

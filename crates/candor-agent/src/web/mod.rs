@@ -11,6 +11,7 @@
 
 pub mod browser;
 pub mod cache;
+pub mod crx;
 pub mod filter;
 pub mod resolver;
 pub mod sni;
@@ -217,8 +218,8 @@ pub struct Web {
 /// Install the native host and listen for the extension's reports.
 fn start_browser_reports(w: &Web) -> tokio::task::JoinHandle<()> {
     let c = &w.config;
-    let installed = browser::install_host(&c.browser_host, &c.browser_socket, &c.native_host_dirs)
-        .and_then(|()| browser::install_extension(c));
+    let installed = browser::install_extension(c, &w.stop.state_dir)
+        .and_then(|id| browser::install_host(&c.browser_host, &c.browser_socket, &c.native_host_dirs, &id));
     if let Err(e) = installed {
         w.notices.set("browser", format!("browser extension not installed: {e:#}"));
     }

@@ -2,6 +2,7 @@
 //! chromedriver), for console tests. Screenshots go to test-output/console/.
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -14,13 +15,20 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Browser {
-        Browser::start_with(&[]).await
+        Browser::launch(&[], false).await
     }
 
-    /// With extra Chromium arguments (e.g. `--load-extension=DIR`; extensions are then allowed).
+    /// As an employee's browser, with extra Chromium arguments: extensions and background
+    /// networking are on, so extensions the managed policy forces are installed.
     pub async fn start_with(extra_args: &[String]) -> Browser {
+        Browser::launch(extra_args, true).await
+    }
+
+    async fn launch(extra_args: &[String], employee: bool) -> Browser {
         let port = super::free_port();
+        // Its own process group, so that dropping the browser ends Chromium too.
         let driver = Command::new("chromedriver")
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -43,11 +51,14 @@ impl Browser {
         ]
         .map(String::from)
         .to_vec();
+        if employee {
+            args.retain(|a| a != "--disable-background-networking");
+        }
         args.extend(extra_args.iter().cloned());
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
-            serde_json::json!({ "binary": "/usr/bin/chromium", "args": args, "excludeSwitches": ["disable-extensions"] }),
+            serde_json::json!({ "binary": "/usr/bin/chromium", "args": args, "excludeSwitches": ["disable-extensions", "disable-background-networking"] }),
         );
         let mut client = None;
         for _ in 0..100 {
@@ -170,7 +181,8 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // SAFETY: kill(2) on the process group this browser's chromedriver leads.
+        unsafe { libc::kill(-(self.driver.id() as i32), libc::SIGKILL) };
         let _ = self.driver.wait();
     }
 }
