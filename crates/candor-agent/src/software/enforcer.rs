@@ -345,7 +345,7 @@ impl Enforcer {
                 pid: ev.pid as u32,
                 pidfd,
                 program: (st.key.dev, st.key.ino),
-                until: Instant::now() + Duration::from_millis(500),
+                until: Instant::now() + Duration::from_secs(2),
             });
         }
     }
@@ -355,6 +355,7 @@ impl Enforcer {
         use std::os::unix::fs::MetadataExt;
         let now = Instant::now();
         let mut i = 0;
+        let mut again = Vec::new();
         while i < self.starting.len() {
             let s = &self.starting[i];
             let exe = std::fs::metadata(format!("/proc/{}/exe", s.pid)).ok().map(|m| (m.dev(), m.ino()));
@@ -362,24 +363,32 @@ impl Enforcer {
             if running || exe.is_none() || now >= s.until {
                 let s = self.starting.swap_remove(i);
                 if running {
-                    self.started(s);
+                    again.extend(self.started(s).filter(|s| now < s.until));
                 }
             } else {
                 i += 1;
             }
         }
+        self.starting.extend(again);
     }
 
-    /// An interpreter or apt has finished starting: judge its script, or its packages.
-    fn started(&mut self, s: Starting) {
+    /// An interpreter or apt has finished starting: judge its script, or its
+    /// packages. Given back while its arguments are not there yet: the kernel
+    /// switches `/proc/PID/exe` to the new program before it copies the
+    /// arguments in, and an empty command line names no script.
+    fn started(&mut self, s: Starting) -> Option<Starting> {
+        if after_exec::cmdline(s.pid).iter().all(Vec::is_empty) {
+            return Some(s);
+        }
         let exe = facts::path_of_link(&format!("/proc/{}/exe", s.pid));
         if !super::rules::is_apt(&exe) {
-            return self.scripts.check(s.pid, &s.pidfd);
+            self.scripts.check(s.pid, &s.pidfd);
+            return None;
         }
         let snap = self.shared.snapshot();
-        let Err(why) = apt_run_approved(s.pid, &snap.rules.opts.install.approved_packages) else { return };
+        let Err(why) = apt_run_approved(s.pid, &snap.rules.opts.install.approved_packages) else { return None };
         if !after_exec::kill(&s.pidfd) {
-            return;
+            return None;
         }
         let uid = facts::employee_of(s.pid as i32, snap.rules.opts.min_uid);
         let verdict = Verdict { action: Action::Block, reason: Reason::Install, rule: Some(why) };
@@ -388,6 +397,7 @@ impl Enforcer {
         let mut attempt = Attempt::new(&ev, uid, exe, key, None, None, verdict);
         attempt.mode = "kill";
         let _ = self.jobs.send(Job::Report { attempt, file: None });
+        None
     }
 
     /// Let the kernel skip future execs of a file (an ignore mark; the kernel
