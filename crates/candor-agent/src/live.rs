@@ -62,6 +62,7 @@ pub async fn supervise(l: Live) {
             _ = l.stop.wait() => return,
         }
         tracing::info!("live screen requested");
+        let hostname = crate::host::hostname();
         let mut running: HashMap<String, (Target, Arc<AtomicBool>, tokio::task::JoinHandle<()>)> = HashMap::new();
         let stopping = loop {
             let targets = crate::sources::activity::targets(&l.x11);
@@ -77,9 +78,11 @@ pub async fn supervise(l: Live) {
                     continue;
                 }
                 let stop = Arc::new(AtomicBool::new(false));
+                // A login session's X server wants its cookie (read once, when streaming begins).
+                let auth = session.as_ref().and_then(|s| crate::platform::sessions::cookie(s, &hostname));
                 let s = Streamer {
                     name: target.display.clone().unwrap_or_else(|| name.clone()),
-                    target: target.clone(),
+                    target: Target { auth, ..target.clone() },
                     session,
                     recorder: l.recorder.clone(),
                     policy: l.policy.clone(),

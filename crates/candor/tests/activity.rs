@@ -317,59 +317,13 @@ async fn follows_login_sessions_with_their_own_x_authority() {
     assert_eq!(users, vec!["root".to_string()], "time belongs to the session's user");
 }
 
-/// A stand-in for logind on a real D-Bus daemon: the session's LockedHint,
-/// as a screen locker sets it, with PropertiesChanged signals.
-struct FakeManager;
-
-#[zbus::interface(name = "org.freedesktop.login1.Manager")]
-impl FakeManager {
-    fn get_session(&self, id: String) -> zbus::zvariant::OwnedObjectPath {
-        zbus::zvariant::OwnedObjectPath::try_from(format!("/org/freedesktop/login1/session/{id}")).unwrap()
-    }
-}
-
-struct FakeSession {
-    locked: bool,
-}
-
-#[zbus::interface(name = "org.freedesktop.login1.Session")]
-impl FakeSession {
-    #[zbus(property)]
-    fn locked_hint(&self) -> bool {
-        self.locked
-    }
-}
-
 /// Lock and unlock a login session: spans become `locked`, then `active` again.
 #[tokio::test]
 async fn lock_state_from_logind_locked_hint() {
     let tmp = tempfile::tempdir().unwrap();
-    let bus_path = tmp.path().join("bus");
-    let address = format!("unix:path={}", bus_path.display());
-    let mut daemon = Command::new("dbus-daemon")
-        .args(["--session", "--nofork", "--nopidfile", &format!("--address={address}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dbus-daemon (apt-get install dbus-daemon)");
-    wait_until(Duration::from_secs(10), "dbus-daemon listening", async || bus_path.exists()).await;
-    let path = "/org/freedesktop/login1/session/c9";
-    let logind = zbus::connection::Builder::address(address.as_str())
-        .unwrap()
-        .name("org.freedesktop.login1")
-        .unwrap()
-        .serve_at("/org/freedesktop/login1", FakeManager)
-        .unwrap()
-        .serve_at(path, FakeSession { locked: false })
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
-    let set_locked = async |locked: bool| {
-        let iface = logind.object_server().interface::<_, FakeSession>(path).await.unwrap();
-        iface.get_mut().await.locked = locked;
-        iface.get().await.locked_hint_changed(iface.signal_emitter()).await.unwrap();
-    };
+    let logind = common::logind::Logind::start(tmp.path(), "c9").await;
+    let address = logind.address.clone();
+    let set_locked = async |locked: bool| logind.set_locked(locked).await;
 
     let n = free_display();
     let mut x = Display::start_with(n, Some(tmp.path().join("xauth")));
@@ -399,8 +353,7 @@ async fn lock_state_from_logind_locked_hint() {
     agent.stop();
     let mut leader = leader;
     let _ = leader.kill();
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(logind);
     let states: Vec<(String, i64)> = server
         .db()
         .prepare(

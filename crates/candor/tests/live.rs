@@ -250,15 +250,39 @@ async fn live_view_and_wall_with_the_employee_told() {
     assert_eq!(status().await, "Active", "nor on the icon");
     drop(c);
 
-    // Consent withdrawn: live view ends.
+    // Consent withdrawn: live view ends, and an open wall drops the tile.
     let mut d = connect(&server, &live_path, team.sec.token(), None).await.unwrap();
     next_picture(&mut d).await.unwrap();
+    let mut w = connect(&server, "/api/v1/screen/wall", team.sec.token(), None).await.unwrap();
+    let tiles: serde_json::Value = serde_json::from_str(&next_text(&mut w).await).unwrap();
+    assert_eq!(tiles[0]["agent"], agent.id, "{tiles}");
     team.consent(emp, "screen", false).await;
     let withdrawn = Instant::now();
     while let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(3), next_picture(&mut d)).await {
         assert!(withdrawn.elapsed() < Duration::from_secs(20), "pictures keep coming after the withdrawal");
     }
     println!("no picture for 3 s, {:?} after consent was withdrawn", withdrawn.elapsed());
+    let tiles = tokio::time::timeout(Duration::from_secs(15), next_text(&mut w)).await.unwrap();
+    assert_eq!(tiles, "[]", "the open wall drops the endpoint");
+    // Consent given again: the endpoint joins the wall that is still open, logged as it joins.
+    let walls_logged = async || {
+        let log = team.aud.get("/api/v1/access-log").await;
+        let tag = format!("agent:{}", agent.id);
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "screen.wall" && e["target"].as_str().unwrap().contains(&tag))
+            .count()
+    };
+    let before = walls_logged().await;
+    team.consent(emp, "screen", true).await;
+    let tiles: serde_json::Value =
+        serde_json::from_str(&tokio::time::timeout(Duration::from_secs(30), next_text(&mut w)).await.unwrap()).unwrap();
+    assert_eq!(tiles[0]["agent"], agent.id, "{tiles}");
+    x.window("第三个窗口 — third");
+    tokio::time::timeout(Duration::from_secs(15), next_picture(&mut w)).await.unwrap().unwrap();
+    assert_eq!(walls_logged().await, before + 1, "joining the open wall is logged");
+    drop(w);
     agent.stop();
     leader.kill().unwrap();
     let _ = leader.wait();

@@ -294,3 +294,60 @@ async fn screen_recording_on_real_x11() {
     assert!(!log.contains("MIT-SHM capture unavailable"), "Xvfb offers MIT-SHM; the agent uses it: {log}");
     y.stop();
 }
+
+/// A locked login session is never recorded: the agent follows logind's
+/// `LockedHint` (a stand-in on a real D-Bus daemon) and records again once the
+/// session is unlocked. The session's X server wants its cookie, which the agent
+/// reads from the session as it would on a real desktop.
+#[tokio::test]
+async fn screen_recording_pauses_while_the_session_is_locked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logind = common::logind::Logind::start(tmp.path(), "c7").await;
+    let n = free_display();
+    let mut x = Display::start_with(n, Some(tmp.path().join("xauth")));
+    x.window("Desk 桌面");
+    let mut leader = x.command("sleep").arg("600").spawn().unwrap();
+    let sessions = tmp.path().join("sessions");
+    std::fs::create_dir(&sessions).unwrap();
+    std::fs::write(
+        sessions.join("c7"),
+        format!("UID=0\nUSER=root\nACTIVE=1\nSTATE=active\nTYPE=x11\nDISPLAY={}\nLEADER={}\n", x.name, leader.id()),
+    )
+    .unwrap();
+    let server = Server::start(tmp.path(), "").await;
+    let x11 = format!("[x11]\nsessions_dir = \"{}\"\nlogind_bus = \"{}\"\n", sessions.display(), logind.address);
+    let mut agent = Agent::enroll(&server, "agent", &fast_agent_toml(&x11));
+    let team = server.team().await;
+    let emp = team.setup_collection(agent.id, &[], true).await;
+    let doc = json!({"collect": {"screen": true}, "screen": {"interval_secs": 1, "pause_idle_secs": 0}});
+    let policy = team.sec.get("/api/v1/policies").await[0]["id"].as_u64().unwrap();
+    team.sec.put(&format!("/api/v1/policies/{policy}"), json!({"doc": doc})).await;
+    team.consent(emp, "screen", true).await;
+    agent.start(&[]);
+    team.wait_applied(agent.id).await;
+    wait_until(Duration::from_secs(20), "a first frame of the session's display", async || {
+        !frames(&server, agent.id).is_empty()
+    })
+    .await;
+
+    logind.set_locked(true).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let locked_at = frames(&server, agent.id).len();
+    x.window("锁屏时 — while locked");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(frames(&server, agent.id).len(), locked_at, "nothing recorded while the session is locked");
+    logind.set_locked(false).await;
+    wait_until(Duration::from_secs(10), "recording again once unlocked", async || {
+        frames(&server, agent.id).len() > locked_at
+    })
+    .await;
+    // The log may be coloured: drop escape sequences before looking.
+    let log: String = agent.log().split('\x1b').map(|p| p.split_once('m').map_or(p, |(_, rest)| rest)).collect();
+    assert!(
+        log.contains("screen recording paused display=:") && log.contains("locked=true"),
+        "the pause is logged with its cause\n{log}"
+    );
+    agent.stop();
+    let _ = leader.kill();
+    let _ = leader.wait();
+}

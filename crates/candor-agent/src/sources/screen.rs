@@ -4,14 +4,16 @@
 //!
 //! The trigger is looked at every second, so recording starts within about
 //! a second of a listed program starting (or gaining the focus) and no frame
-//! is taken once it has ended. Nothing is captured without consent or outside
-//! the collection hours; while recording, `candor status` and the heartbeat
+//! is taken once it has ended. Nothing is captured without consent, outside
+//! the collection hours or while the login session is locked (logind's
+//! `LockedHint`, followed as it changes); while recording, `candor status` and the heartbeat
 //! say so. A capture or encode that fails is skipped and counted; the thread
 //! reconnects to a display that went away and never takes the agent down.
 
 use crate::config::X11Config;
 use crate::gate::Recorder;
 use crate::notices::Notices;
+use crate::platform::sessions::{self, GraphicalSession};
 use crate::platform::x11::Target;
 use crate::platform::x11_capture::{blank, Grabber};
 use crate::spool::Record;
@@ -95,6 +97,8 @@ struct Display {
     policy: watch::Receiver<Arc<EffectivePolicy>>,
     notices: Notices,
     stop: Arc<AtomicBool>,
+    /// The login session is locked (set by a task following logind).
+    locked: Arc<AtomicBool>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -145,7 +149,8 @@ impl Display {
             hide_re.update(&opts.hide_titles);
             let idle =
                 opts.pause_idle_secs > 0 && g.idle_ms().is_ok_and(|ms| ms >= u64::from(opts.pause_idle_secs) * 1000);
-            let why = (!idle && self.recorder.collecting(Category::Screen, now_ms))
+            let locked = self.locked.load(Ordering::Relaxed);
+            let why = (!idle && !locked && self.recorder.collecting(Category::Screen, now_ms))
                 .then(|| reason(&opts, g, title_re.get()))
                 .flatten();
             if why != recording {
@@ -156,7 +161,7 @@ impl Display {
                         next_capture = Instant::now();
                     }
                     None => {
-                        tracing::info!(display = %self.name, "screen recording paused");
+                        tracing::info!(display = %self.name, locked, idle, "screen recording paused");
                         self.notices.clear("screen");
                         // The next recording starts with a key frame.
                         if let Some((_, e)) = &mut encoder {
@@ -234,6 +239,22 @@ impl Display {
     }
 }
 
+/// One display's recording thread and the task following its session's lock state.
+struct Running {
+    target: Target,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+    lock: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(l) = &self.lock {
+            l.abort();
+        }
+    }
+}
+
 /// Record screens while the policy allows it, one thread per display.
 pub async fn supervise(
     recorder: Recorder,
@@ -247,34 +268,48 @@ pub async fn supervise(
             r = policy.wait_for(|p| p.allows(Category::Screen)) => if r.is_err() { return },
             _ = agent_stop.wait() => return,
         }
-        let mut running: HashMap<String, (Target, Arc<AtomicBool>, tokio::task::JoinHandle<()>)> = HashMap::new();
+        let hostname = crate::host::hostname();
+        let mut running: HashMap<String, Running> = HashMap::new();
         let mut changes = policy.clone();
         let stopping = loop {
-            let wanted: HashMap<String, Target> =
-                crate::sources::activity::targets(&x11).into_iter().map(|(k, t, _)| (k, t)).collect();
-            running.retain(|k, (t, stop, _)| {
-                let keep = wanted.get(k) == Some(t);
+            let wanted: HashMap<String, (Target, Option<GraphicalSession>)> =
+                crate::sources::activity::targets(&x11).into_iter().map(|(k, t, s)| (k, (t, s))).collect();
+            running.retain(|k, r| {
+                let keep = wanted.get(k).map(|(t, _)| t) == Some(&r.target);
                 if !keep {
-                    stop.store(true, Ordering::Relaxed);
+                    r.stop.store(true, Ordering::Relaxed);
                 }
                 keep
             });
-            for (name, target) in wanted {
+            for (name, (target, session)) in wanted {
                 if running.contains_key(&name) {
                     continue;
                 }
                 let stop = Arc::new(AtomicBool::new(false));
+                // A login session's X server wants its cookie (read once, when recording begins).
+                let auth = session.as_ref().and_then(|s| sessions::cookie(s, &hostname));
+                let locked = Arc::new(AtomicBool::new(false));
+                let lock = target.session.clone().map(|session| {
+                    let (bus, locked) = (x11.logind_bus.clone(), locked.clone());
+                    tokio::spawn(async move {
+                        let set = |v| locked.store(v, Ordering::Relaxed);
+                        if let Err(e) = crate::platform::logind::follow_lock(bus, session.clone(), set).await {
+                            tracing::warn!(session, error = %e, "cannot follow the session's lock state (logind); recording does not pause when it is locked");
+                        }
+                    })
+                });
                 let d = Display {
-                    target: target.clone(),
+                    target: Target { auth, ..target.clone() },
                     name: target.display.clone().unwrap_or_else(|| name.clone()),
                     recorder: recorder.clone(),
                     policy: policy.clone(),
                     notices: notices.clone(),
                     stop: stop.clone(),
+                    locked,
                     runtime: tokio::runtime::Handle::current(),
                 };
                 let task = tokio::task::spawn_blocking(move || d.run());
-                running.insert(name, (target, stop, task));
+                running.insert(name, Running { target, stop, task, lock });
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
@@ -285,9 +320,9 @@ pub async fn supervise(
                 _ = agent_stop.wait() => break true,
             }
         };
-        for (_, (_, stop, task)) in running.drain() {
-            stop.store(true, Ordering::Relaxed);
-            let _ = task.await;
+        for (_, mut r) in running.drain() {
+            r.stop.store(true, Ordering::Relaxed);
+            let _ = (&mut r.task).await;
         }
         notices.clear("screen");
         if stopping {

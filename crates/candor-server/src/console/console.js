@@ -578,12 +578,15 @@ async function pageWall(main) {
   const grid = h("div.wall#wall-grid");
   const imgs = new Map();
   main.append(grid);
+  // The server sends the tile list again when endpoints join or leave; kept tiles keep their picture.
   liveSocket("/api/v1/screen/wall", (head, blob) => { const img = imgs.get(head.agent); if (img) showBlob(img, blob); }, (tiles) => {
+    const shown = new Set(tiles.map((tile) => tile.agent));
+    for (const agent of imgs.keys()) if (!shown.has(agent)) imgs.delete(agent);
+    grid.replaceChildren();
     if (!tiles.length) grid.append(h("p.muted", t("wall_empty")));
     for (const tile of tiles) {
-      const img = h("img", { alt: tile.hostname });
-      imgs.set(tile.agent, img);
-      grid.append(h("a.tile#wall-" + tile.agent, { href: "#/live/" + tile.agent }, img, h("span", `${tile.hostname}${tile.employee_id ? " · " + empName(tile.employee_id) : ""}`)));
+      if (!imgs.has(tile.agent)) imgs.set(tile.agent, h("img", { alt: tile.hostname }));
+      grid.append(h("a.tile#wall-" + tile.agent, { href: "#/live/" + tile.agent }, imgs.get(tile.agent), h("span", `${tile.hostname}${tile.employee_id ? " · " + empName(tile.employee_id) : ""}`)));
     }
   });
 }

@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod desktop;
 pub mod display;
+pub mod logind;
 pub mod ws;
 
 use serde_json::{json, Value};

@@ -87,8 +87,41 @@ struct Tile {
     employee_id: Option<u64>,
 }
 
+/// How often an open wall looks again for endpoints that came online, or
+/// whose screen may now (or may no longer) be collected.
+const WALL_RESCAN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The endpoints a wall shows now: online, in scope (and the department), screen collected.
+async fn wall_tiles(
+    state: &Arc<AppState>,
+    session: &AdminSession,
+    department: Option<u64>,
+) -> Result<Vec<Agent>, ApiError> {
+    Ok(watchable(state, session)
+        .await?
+        .into_iter()
+        .filter(|(a, allowed)| *allowed && a.online && department.is_none_or(|d| a.department_id == Some(d)))
+        .map(|(a, _)| a)
+        .collect())
+}
+
+/// Watch `tiles` (logged first, naming each endpoint) and the text message listing them.
+async fn show_tiles(
+    state: &Arc<AppState>,
+    session: &AdminSession,
+    tiles: &[Agent],
+) -> Result<(broadcast::Receiver<Arc<Frame>>, Watching, String), ApiError> {
+    let target: Vec<String> = tiles.iter().map(|a| format!("{} agent:{}", owner(a), a.id)).collect();
+    audit(state, &session.0, "screen.wall", if target.is_empty() { "none".into() } else { target.join(" ") }).await?;
+    let list: Vec<Tile> =
+        tiles.iter().map(|a| Tile { agent: a.id, hostname: a.hostname.clone(), employee_id: a.employee_id }).collect();
+    let (rx, guard) = state.live.watch(tiles.iter().map(|a| a.id).collect(), Kind::Wall);
+    Ok((rx, guard, serde_json::to_string(&list).unwrap_or_default()))
+}
+
 /// Thumbnails of every online endpoint in scope (or one department's) whose
-/// screen may be collected.
+/// screen may be collected. The tile list (a text message) is sent again
+/// whenever that set changes while the wall is open; each change is logged.
 pub async fn wall(
     state: State,
     session: AdminSession,
@@ -98,38 +131,51 @@ pub async fn wall(
 ) -> Result<Response, ApiError> {
     session.require(Perm::ViewEvents)?;
     same_origin(&headers)?;
-    let tiles: Vec<Agent> = watchable(&state, &session)
-        .await?
-        .into_iter()
-        .filter(|(a, allowed)| *allowed && a.online && q.department.is_none_or(|d| a.department_id == Some(d)))
-        .map(|(a, _)| a)
-        .collect();
-    let ids: Vec<u64> = tiles.iter().map(|a| a.id).collect();
-    let target: Vec<String> = tiles.iter().map(|a| format!("{} agent:{}", owner(a), a.id)).collect();
-    audit(&state, &session.0, "screen.wall", if target.is_empty() { "none".into() } else { target.join(" ") }).await?;
-    let list: Vec<Tile> =
-        tiles.into_iter().map(|a| Tile { agent: a.id, hostname: a.hostname, employee_id: a.employee_id }).collect();
-    let intro = serde_json::to_string(&list).unwrap_or_default();
-    let (rx, guard) = state.live.watch(ids.clone(), Kind::Wall);
+    let tiles = wall_tiles(&state, &session, q.department).await?;
+    let (rx, guard, intro) = show_tiles(&state, &session, &tiles).await?;
+    let ids = tiles.iter().map(|a| a.id).collect();
+    let scope = WallScope { state: state.0.clone(), session, department: q.department, ids };
     Ok(ws.on_upgrade(move |mut socket| async move {
         if socket.send(Message::Text(intro.into())).await.is_ok() {
-            forward(socket, rx, guard, Some(ids.into_iter().collect())).await;
+            forward(socket, rx, guard, Some(scope)).await;
         }
     }))
 }
 
-/// Send each picture to the viewer until either side closes; `only` limits
-/// a wall viewer to its own tiles.
+/// What an open wall shows, to look again every `WALL_RESCAN`.
+struct WallScope {
+    state: Arc<AppState>,
+    session: AdminSession,
+    department: Option<u64>,
+    ids: HashSet<u64>,
+}
+
+impl WallScope {
+    /// The new watch and tile list if the set of tiles changed.
+    async fn rescan(&mut self) -> Result<Option<(broadcast::Receiver<Arc<Frame>>, Watching, String)>, ApiError> {
+        let now = wall_tiles(&self.state, &self.session, self.department).await?;
+        let ids: HashSet<u64> = now.iter().map(|a| a.id).collect();
+        if ids == self.ids {
+            return Ok(None);
+        }
+        self.ids = ids;
+        show_tiles(&self.state, &self.session, &now).await.map(Some)
+    }
+}
+
+/// Send each picture to the viewer until either side closes; a wall viewer
+/// gets only its own tiles, and a new tile list when they change.
 async fn forward(
     mut socket: WebSocket,
     mut rx: broadcast::Receiver<Arc<Frame>>,
-    guard: Watching,
-    only: Option<HashSet<u64>>,
+    mut guard: Watching,
+    mut wall: Option<WallScope>,
 ) {
+    let mut rescan = tokio::time::interval_at(tokio::time::Instant::now() + WALL_RESCAN, WALL_RESCAN);
     loop {
         tokio::select! {
             f = rx.recv() => match f {
-                Ok(f) if only.as_ref().is_none_or(|o| o.contains(&f.head.agent)) => {
+                Ok(f) if wall.as_ref().is_none_or(|w| w.ids.contains(&f.head.agent)) => {
                     if socket.send(Message::Binary(f.message().into())).await.is_err() {
                         break;
                     }
@@ -141,6 +187,21 @@ async fn forward(
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => {}
             },
+            _ = rescan.tick(), if wall.is_some() => {
+                let Some(w) = wall.as_mut() else { continue };
+                match w.rescan().await {
+                    Ok(None) => {}
+                    Ok(Some((new_rx, new_guard, list))) => {
+                        // The new watch starts before the old one ends, so kept tiles keep streaming.
+                        rx = new_rx;
+                        drop(std::mem::replace(&mut guard, new_guard));
+                        if socket.send(Message::Text(list.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
         }
     }
     drop(guard);
