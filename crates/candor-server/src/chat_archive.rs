@@ -7,6 +7,7 @@
 
 use crate::chat::Chat;
 use crate::config::WecomConfig;
+use crate::sealed::MasterKey;
 use crate::store::blob::{BlobStore, FolderBlobStore};
 use crate::store::Store;
 use candor_chat::wecom::sdk::{Library, Net, Sdk};
@@ -19,22 +20,22 @@ const SOURCE: &str = "wecom";
 
 struct Connector {
     config: WecomConfig,
+    master: Arc<MasterKey>,
     store: Arc<dyn Store>,
     chat: Arc<Chat>,
     blobs: FolderBlobStore,
 }
 
-/// Starts the connector if `chat.wecom.sdk_path` is set.
+/// Starts the connector (`chat.wecom.sdk_path` is set). `config` has its
+/// secrets opened already; `master` opens the sealed private key files.
 pub fn spawn(
     config: &WecomConfig,
+    master: Arc<MasterKey>,
     store: Arc<dyn Store>,
     chat: Arc<Chat>,
     blobs: FolderBlobStore,
 ) -> anyhow::Result<()> {
-    if config.sdk_path.is_empty() {
-        return Ok(());
-    }
-    let c = Connector { config: config.clone(), store, chat, blobs };
+    let c = Connector { config: config.clone(), master, store, chat, blobs };
     std::thread::Builder::new().name("wecom-archive".into()).spawn(move || c.run())?;
     Ok(())
 }
@@ -59,7 +60,9 @@ impl Connector {
         let mut keys = Keys::default();
         for (ver, path) in &self.config.private_keys {
             let v: u32 = ver.parse().map_err(|_| format!("private key version {ver:?} is not a number"))?;
-            let pem = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let pem =
+                self.master.reveal(&format!("private key {}", path.display()), &text).map_err(|e| format!("{e:#}"))?;
             keys.add_pem(v, &pem)?;
         }
         if keys.is_empty() {

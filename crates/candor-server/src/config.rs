@@ -16,6 +16,10 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Extra DNS names or IPs for the server certificate.
     pub tls_extra_names: Vec<String>,
+    /// The key that seals secrets in this file and in key files (see
+    /// `candor secret seal`). Default: the systemd credential
+    /// `candor-master-key` if present, else `master.key` in `data_dir`.
+    pub master_key_file: Option<PathBuf>,
     pub ingest: IngestConfig,
     pub presence: PresenceConfig,
     pub auth: AuthConfig,
@@ -90,9 +94,11 @@ pub struct WecomConfig {
     /// Path of the vendor's `libWeWorkFinanceSdk_C.so`; empty: connector off.
     pub sdk_path: String,
     pub corpid: String,
-    /// The chat archive Secret (管理工具 → 聊天内容存档), not an app secret.
+    /// The chat archive Secret (管理工具 → 聊天内容存档), not an app secret;
+    /// sealed (`candor secret seal`) or, with a warning, in clear.
     pub secret: String,
-    /// `publickey_ver` → PEM file of that version's RSA private key.
+    /// `publickey_ver` → PEM file of that version's RSA private key, whose
+    /// content is sealed (or, with a warning, in clear).
     pub private_keys: std::collections::BTreeMap<String, PathBuf>,
     /// Pause between pulls once caught up.
     pub poll_secs: u64,
@@ -100,6 +106,7 @@ pub struct WecomConfig {
     pub batch: u32,
     /// Proxy for the SDK (e.g. `socks5://10.0.0.1:8081`) and its `user:password`.
     pub proxy: String,
+    /// Sealed like `secret`.
     pub proxy_password: String,
     pub timeout_secs: i32,
     /// Download images, voice, video and files into the blob store.
@@ -110,6 +117,17 @@ pub struct WecomConfig {
     pub api_base: String,
     /// How often contacts' archiving consent is asked of qyapi (0: never).
     pub consent_sync_secs: u64,
+}
+
+impl WecomConfig {
+    /// This config with `secret` and `proxy_password` opened.
+    pub fn revealed(&self, key: &crate::sealed::MasterKey) -> anyhow::Result<WecomConfig> {
+        Ok(WecomConfig {
+            secret: key.reveal("chat.wecom.secret", &self.secret)?,
+            proxy_password: key.reveal("chat.wecom.proxy_password", &self.proxy_password)?,
+            ..self.clone()
+        })
+    }
 }
 
 impl Default for WecomConfig {
@@ -238,6 +256,7 @@ impl Default for ServerConfig {
             listen: "0.0.0.0:8443".into(),
             public_url: None,
             tls_extra_names: Vec::new(),
+            master_key_file: None,
             ingest: IngestConfig::default(),
             presence: PresenceConfig::default(),
             auth: AuthConfig::default(),

@@ -20,6 +20,7 @@ pub mod policy;
 pub mod presence;
 pub mod retention;
 pub mod roles;
+pub mod sealed;
 pub mod store;
 pub mod tls;
 pub mod web;
@@ -144,10 +145,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     web::spawn_fetcher(state.clone());
     presence::spawn(state.clone());
     retention::spawn(state.clone());
-    let blobs = store::blob::FolderBlobStore::new(config.data_dir.join("blobs")).context("opening the blob folder")?;
-    chat_archive::spawn(&config.chat.wecom, state.store.clone(), state.chat.clone(), blobs)
-        .context("starting the chat archive connector")?;
-    wecom_api::spawn(&config.chat.wecom, state.store.clone()).context("starting the WeCom consent sync")?;
+    if !config.chat.wecom.sdk_path.is_empty() {
+        let master = Arc::new(sealed::MasterKey::load_or_create(config.master_key_file.as_deref(), &config.data_dir)?);
+        let wecom = config.chat.wecom.revealed(&master)?;
+        let blobs =
+            store::blob::FolderBlobStore::new(config.data_dir.join("blobs")).context("opening the blob folder")?;
+        chat_archive::spawn(&wecom, master, state.store.clone(), state.chat.clone(), blobs)
+            .context("starting the chat archive connector")?;
+        wecom_api::spawn(&wecom, state.store.clone()).context("starting the WeCom consent sync")?;
+    }
     let addr: SocketAddr =
         config.listen.parse().with_context(|| format!("listen address {:?} is not host:port", config.listen))?;
     let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;

@@ -1,15 +1,17 @@
-//! The qyapi HTTP APIs around the chat archive that say who agreed to
-//! archiving (`msgaudit/check_single_agree`, `msgaudit/check_room_agree`),
-//! called with an access token got with the archive secret. A periodic sync
-//! asks about every one-to-one pair and every room with external contacts
-//! seen in the archive, and appends what it learns to the contact consent
-//! history (source `api`), next to what agree/disagree messages say.
+//! The qyapi HTTP APIs around the chat archive, called with an access token
+//! got with the archive secret: who is archived (`get_permit_user_list`),
+//! who agreed to archiving (`check_single_agree`, `check_room_agree`) and
+//! what internal groups are called (`groupchat/get`). A periodic sync asks
+//! about every one-to-one pair of an archived employee and every room with
+//! external contacts seen in the archive, and appends what it learns to the
+//! contact consent history (source `api`), next to what agree/disagree
+//! messages say.
 //!
 //! WeCom answers per employee–contact pair; Candor keeps consent per contact,
 //! and the latest status by time wins (see decision 0013).
 
 use crate::config::WecomConfig;
-use crate::store::Store;
+use crate::store::{ChatRoomName, Store};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,34 +101,85 @@ impl QyApi {
     pub async fn room(&self, token: &str, roomid: &str) -> anyhow::Result<Vec<Agreement>> {
         Ok(Self::agreements(&self.post(token, "check_room_agree", json!({"roomid": roomid})).await?))
     }
+
+    /// The employees whose chats WeCom archives (`get_permit_user_list`, all editions).
+    pub async fn permit_users(&self, token: &str) -> anyhow::Result<Vec<String>> {
+        let v = self.post(token, "get_permit_user_list", json!({})).await?;
+        let ids =
+            v.get("ids").and_then(Value::as_array).ok_or_else(|| anyhow::anyhow!("get_permit_user_list: no ids"))?;
+        Ok(ids.iter().filter_map(Value::as_str).map(String::from).collect())
+    }
+
+    /// An internal group chat's name, creator and size (`groupchat/get`).
+    pub async fn room_info(&self, token: &str, roomid: &str) -> anyhow::Result<ChatRoomName> {
+        let v = self.post(token, "groupchat/get", json!({"roomid": roomid})).await?;
+        let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").chars().take(200).collect::<String>();
+        Ok(ChatRoomName {
+            roomid: roomid.to_string(),
+            name: text("roomname"),
+            creator: text("creator"),
+            members: v.get("members").and_then(Value::as_array).map_or(0, |m| m.len() as u32),
+        })
+    }
 }
 
-/// One sync: returns how many statuses were recorded.
-pub async fn sync(api: &QyApi, store: &Arc<dyn Store>) -> anyhow::Result<usize> {
+/// What one sync did.
+#[derive(Debug, Default)]
+pub struct Synced {
+    pub statuses: usize,
+    pub permitted: usize,
+    pub rooms_named: usize,
+}
+
+/// One sync: the permit list, consent of the permitted employees' contacts
+/// (WeCom answers only for them) and of rooms with contacts, and internal
+/// rooms' names. A room that cannot be described is recorded as an error and
+/// the sync goes on.
+pub async fn sync(api: &QyApi, store: &Arc<dyn Store>) -> anyhow::Result<Synced> {
     let token = api.token().await?;
+    let permitted = api.permit_users(&token).await?;
     let s = store.clone();
-    let (pairs, rooms) =
-        tokio::task::spawn_blocking(move || Ok::<_, crate::store::StoreError>((s.chat_pairs()?, s.chat_rooms()?)))
-            .await??;
+    let (pairs, rooms, internal) = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::store::StoreError>((s.chat_pairs()?, s.chat_rooms()?, s.chat_internal_rooms()?))
+    })
+    .await??;
+    let allowed: std::collections::HashSet<&str> = permitted.iter().map(String::as_str).collect();
+    let pairs: Vec<(String, String)> = pairs.into_iter().filter(|(u, _)| allowed.contains(u.as_str())).collect();
     let mut found = api.single(&token, &pairs).await?;
     for room in &rooms {
         found.extend(api.room(&token, room).await?);
     }
-    let n = found.len();
+    let mut named = Vec::new();
+    let mut failed = Vec::new();
+    for room in &internal {
+        match api.room_info(&token, room).await {
+            Ok(r) => named.push(r),
+            Err(e) => failed.push((format!("groupchat/get {room}"), format!("{e:#}"), None)),
+        }
+    }
+    let done = Synced { statuses: found.len(), permitted: permitted.len(), rooms_named: named.len() };
     let s = store.clone();
     tokio::task::spawn_blocking(move || {
+        let now = candor_proto::now_ms();
+        s.set_chat_permit_users(&permitted, now)?;
         for a in &found {
             s.record_contact_consent(&a.contact, a.agree, a.ts_ms, "api")?;
+        }
+        for r in &named {
+            s.set_chat_room_name(r, now)?;
+        }
+        if !failed.is_empty() {
+            s.add_chat_errors("wecom-api", &failed, now)?;
         }
         Ok::<_, crate::store::StoreError>(())
     })
     .await??;
-    Ok(n)
+    Ok(done)
 }
 
-/// Syncs every `consent_sync_secs` while the connector is configured.
+/// Syncs every `consent_sync_secs` (started with the connector).
 pub fn spawn(config: &WecomConfig, store: Arc<dyn Store>) -> anyhow::Result<()> {
-    if config.sdk_path.is_empty() || config.consent_sync_secs == 0 {
+    if config.consent_sync_secs == 0 {
         return Ok(());
     }
     let api = QyApi::new(config)?;
@@ -134,7 +187,12 @@ pub fn spawn(config: &WecomConfig, store: Arc<dyn Store>) -> anyhow::Result<()> 
     tokio::spawn(async move {
         loop {
             match sync(&api, &store).await {
-                Ok(n) => tracing::info!(statuses = n, "WeCom archiving consent synced"),
+                Ok(d) => tracing::info!(
+                    statuses = d.statuses,
+                    permitted = d.permitted,
+                    rooms_named = d.rooms_named,
+                    "WeCom archiving consent synced"
+                ),
                 Err(e) => {
                     tracing::warn!(error = %e, "WeCom archiving consent sync failed");
                     let _ = store.add_chat_errors(

@@ -101,6 +101,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AuditCmd,
     },
+    /// Secrets kept sealed under the server's master key.
+    Secret {
+        #[command(subcommand)]
+        cmd: SecretCmd,
+    },
     /// The WeCom chat archive connector.
     ChatArchive {
         #[command(subcommand)]
@@ -209,6 +214,16 @@ enum AdminCmd {
         server: ServerArgs,
         #[arg(long, default_value = "admin")]
         username: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretCmd {
+    /// Read a secret (the archive secret, a private key PEM) from standard
+    /// input and print it sealed, for the config or a key file.
+    Seal {
+        #[command(flatten)]
+        server: ServerArgs,
     },
 }
 
@@ -324,6 +339,27 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     bail!("access log broken at entry {id}: it or an earlier entry was altered")
                 }
             }
+        }
+        Cmd::Secret { cmd: SecretCmd::Seal { server } } => {
+            use std::io::Read;
+            let config = server.load()?;
+            let key =
+                candor_server::sealed::MasterKey::load_or_create(config.master_key_file.as_deref(), &config.data_dir)?;
+            let mut plain = Vec::new();
+            std::io::stdin().take(32 << 10 | 1).read_to_end(&mut plain).context("reading standard input")?;
+            if plain.len() > 32 << 10 {
+                bail!("a secret is at most 32 KiB");
+            }
+            // `echo secret |` adds a newline that is not part of the secret; a PEM keeps its own.
+            if !plain.starts_with(b"-----") && plain.ends_with(b"\n") {
+                plain.pop();
+            }
+            if plain.is_empty() {
+                bail!("nothing on standard input to seal");
+            }
+            eprintln!("sealed under {}", key.source.display());
+            println!("{}", key.seal(&plain)?);
+            Ok(())
         }
         Cmd::ChatArchive { cmd: ChatArchiveCmd::Check { sdk, corpid, secret } } => {
             use candor_chat::wecom::sdk::{Library, Net, Sdk};

@@ -335,6 +335,19 @@ fn qyapi(line: &str, body: &str) -> String {
     }
     let req: Value = serde_json::from_str(body).unwrap_or_default();
     let status = |c: &str| if c == "woLater03" { "Disagree" } else { "Agree" };
+    if line.contains("/msgaudit/get_permit_user_list") {
+        // zhaoliu chats with a contact but is not archived: the sync must not ask about that pair.
+        return json!({"errcode": 0, "errmsg": "ok", "ids": ["zhangsan", "wangwu"]}).to_string();
+    }
+    if line.contains("/msgaudit/groupchat/get") {
+        return if req["roomid"] == "wrTeam2" {
+            json!({"errcode": 0, "errmsg": "ok", "roomname": "销售周会", "creator": "zhangsan", "notice": "",
+                   "room_create_time": now, "members": [{"memberid": "zhangsan", "jointime": now}, {"memberid": "wangwu", "jointime": now}]})
+            .to_string()
+        } else {
+            json!({"errcode": 301052, "errmsg": "chat archive expired"}).to_string()
+        };
+    }
     let info: Vec<Value> = if line.contains("/msgaudit/check_single_agree") {
         let pairs = req["info"].as_array().cloned().unwrap_or_default();
         pairs
@@ -677,7 +690,27 @@ async fn chat_archive_through_the_sdk() {
     let mut rng = StdRng::seed_from_u64(99);
     let (k1, p1) = rsa_pems(&mut rng);
     let (k2, p2) = rsa_pems(&mut rng);
-    std::fs::write(tmp.path().join("key1.pem"), &k1).unwrap();
+    // Secrets at rest: the archive secret and key 1 sealed under the server's master key (`candor secret
+    // seal`); key 2 left in clear, which works with a warning.
+    let data_dir = tmp.path().join("server/data");
+    let seal = |plain: &str| -> String {
+        use std::io::Write;
+        let mut child = std::process::Command::new(BIN)
+            .args(["secret", "seal", "--config", "/nonexistent.toml", "--data-dir", data_dir.to_str().unwrap()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(plain.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let sealed_secret = seal("archive-secret\n");
+    let sealed_key1 = seal(&k1);
+    assert!(sealed_secret.starts_with("candor-sealed:v1:") && !sealed_key1.contains("PRIVATE KEY"));
+    std::fs::write(tmp.path().join("key1.pem"), &sealed_key1).unwrap();
     std::fs::write(tmp.path().join("key2.pem"), &k2).unwrap();
 
     // Media over 512 KB (three chunks) with its MD5.
@@ -715,6 +748,14 @@ async fn chat_archive_through_the_sdk() {
         }
     }
     push("d1", consent("d1", "woLater03", "wangwu", candor_proto::now_ms(), "disagree"), 2, None);
+    // An internal group (named by groupchat/get) and a one-to-one chat of an employee WeCom does not archive.
+    let plain = |id: &str, from: &str, to: &[&str], room: &str| {
+        json!({"msgid": id, "action": "send", "from": from, "tolist": to, "roomid": room, "msgtime": start + 5000,
+               "msgtype": "text", "text": {"content": "周会改到三点"}})
+        .to_string()
+    };
+    push("team1", plain("team1", "zhangsan", &["wangwu"], "wrTeam2"), 2, None);
+    push("zl1", plain("zl1", "zhaoliu", &["wmOther04"], ""), 2, None);
     let total = messages.len() as u64;
     let script = json!({
         "corpid": "ww-test", "secret": "archive-secret",
@@ -738,7 +779,7 @@ async fn chat_archive_through_the_sdk() {
     assert!(!ok && out.contains("symbol NewSdk missing"), "{out}");
     let (api_port, api_seen) = http_fake(qyapi).await;
     let config = format!(
-        "[chat.wecom]\nsdk_path = \"{}\"\ncorpid = \"ww-test\"\nsecret = \"archive-secret\"\npoll_secs = 1\nbatch = 500\n\
+        "[chat.wecom]\nsdk_path = \"{}\"\ncorpid = \"ww-test\"\nsecret = \"{sealed_secret}\"\npoll_secs = 1\nbatch = 500\n\
          api_base = \"http://127.0.0.1:{api_port}\"\nconsent_sync_secs = 2\n\
          [chat.wecom.private_keys]\n1 = \"{}\"\n2 = \"{}\"\n",
         so.display(),
@@ -762,6 +803,8 @@ async fn chat_archive_through_the_sdk() {
         server.db().query_row("SELECT count(*) FROM chat_messages WHERE source = 'wecom'", [], |r| r.get(0)).unwrap()
     };
     assert_eq!(stored(&server), total as i64 - 3, "every readable message stored once");
+    let log = std::fs::read_to_string(tmp.path().join("server/server-1.err")).unwrap_or_default();
+    assert!(log.contains("key2.pem is stored in clear") && !log.contains("chat.wecom.secret is stored"), "{log}");
 
     // Errors are recorded with their position and the pull went on; the 10001s were retried.
     let errors: Vec<(String, String)> = {
@@ -809,6 +852,21 @@ async fn chat_archive_through_the_sdk() {
     let seen = api_seen.lock().unwrap().clone();
     assert!(seen.iter().any(|(l, b)| l.contains("check_single_agree") && b.contains("exteranalopenid")), "{seen:?}");
     assert!(seen.iter().any(|(l, b)| l.contains("check_room_agree") && b.contains("wrRoom1")), "{seen:?}");
+    let named = |server: &Server| -> i64 {
+        server.db().query_row("SELECT count(*) FROM chat_room_names", [], |r| r.get(0)).unwrap()
+    };
+    wait_until(std::time::Duration::from_secs(20), "internal room named", async || named(&server) > 0).await;
+    // That sync saw the last batch (wrTeam2 and zhaoliu's chat came together) and asked nothing about zhaoliu.
+    let seen = api_seen.lock().unwrap().clone();
+    assert!(seen.iter().any(|(l, _)| l.contains("get_permit_user_list")), "{seen:?}");
+    assert!(!seen.iter().any(|(_, b)| b.contains("zhaoliu")), "only archived employees' pairs are asked about");
+    let contacts = team.sec.get("/api/v1/chat/contacts").await;
+    assert_eq!(contacts["archived"], json!(["wangwu", "zhangsan"]), "{contacts}");
+    assert_eq!(
+        contacts["rooms"],
+        json!([{"roomid": "wrTeam2", "name": "销售周会", "creator": "zhangsan", "members": 2}]),
+        "{contacts}"
+    );
     let hidden: BTreeSet<&str> = ["lisi", "woLater03"].into();
     let truth = gens
         .iter()

@@ -603,8 +603,8 @@ function marked(text, ranges) {
   return h("span.chat-text", out);
 }
 
-function chatRow(m, ranges) {
-  const to = m.roomid ? t("chat_room") + " " + m.roomid : (m.tolist || []).join(", ");
+function chatRow(m, ranges, rooms) {
+  const to = m.roomid ? t("chat_room") + " " + ((rooms && rooms[m.roomid]) || m.roomid) : (m.tolist || []).join(", ");
   return { m, cells: [fmtTime(m.ts_ms), m.from, to, h("span.tag", m.msgtype),
     h("span", marked(m.text || "", ranges || []), m.revoked_by ? h("span.tag.bad", t("chat_revoked")) : null)] };
 }
@@ -612,6 +612,8 @@ function chatRow(m, ranges) {
 async function pageChat(main) {
   main.append(h("h1", t("nav_chat")), h("p.muted", t("chat_help")));
   const results = h("div#chat-results"), conv = h("div#chat-conversation");
+  const [contacts, rules] = await Promise.all([api("/api/v1/chat/contacts"), can("view_policies") ? api("/api/v1/dlp/rules") : null]);
+  const rooms = Object.fromEntries(contacts.rooms.map((r) => [r.roomid, r.name || r.roomid]));
   const day = (v, end) => v ? new Date(v + "T00:00:00").getTime() + (end ? 86400000 : 0) : null;
   const search = async (f) => {
     const params = new URLSearchParams({ q: f.get("q") || "", limit: "100" });
@@ -622,10 +624,10 @@ async function pageChat(main) {
     const r = await api("/api/v1/chat/search?" + params);
     conv.replaceChildren();
     results.replaceChildren(h("p.muted#chat-total", t("chat_total", { n: fmtNum(r.total) })),
-      table(["time", "chat_from", "chat_to", "chat_type", "chat_text"], r.hits.map((x) => chatRow(x, x.highlights)), async (row) => {
+      table(["time", "chat_from", "chat_to", "chat_type", "chat_text"], r.hits.map((x) => chatRow(x, x.highlights, rooms)), async (row) => {
         const list = await api(`/api/v1/chat/messages/${row.m.id}/conversation`);
         conv.replaceChildren(h("h2", t("chat_conversation")),
-          table(["time", "chat_from", "chat_to", "chat_type", "chat_text"], list.map((x) => Object.assign(chatRow(x), { id: x.id }))));
+          table(["time", "chat_from", "chat_to", "chat_type", "chat_text"], list.map((x) => Object.assign(chatRow(x, null, rooms), { id: x.id }))));
         conv.querySelectorAll("tbody tr").forEach((tr, i) => { if (list[i].id === row.m.id) tr.className = "current"; });
       }));
   };
@@ -647,8 +649,8 @@ async function pageChat(main) {
       r.first_errors.length ? h("ul", r.first_errors.map((e) => h("li.mono", e))) : null);
   }));
 
-  const [contacts, rules] = await Promise.all([api("/api/v1/chat/contacts"), can("view_policies") ? api("/api/v1/dlp/rules") : null]);
   main.append(h("h2", t("chat_consent")), h("p.muted", t("chat_consent_help", { n: contacts.hidden.length })),
+    ...(contacts.archived.length ? [h("p.muted#chat-archived", t("chat_archived", { n: contacts.archived.length, list: contacts.archived.join(", ") }))] : []),
     h("div#chat-consents", table(["chat_contact", "chat_agree", "time", "chat_source"], contacts.consents.map((c) => ({ cells: [c.contact,
       h("span." + (c.agree ? "ok" : "bad"), t(c.agree ? "chat_agreed" : "chat_declined")), fmtTime(c.ts_ms), c.source] })))));
   if (rules) {

@@ -650,6 +650,15 @@ pub struct ContactConsent {
     pub source: String,
 }
 
+/// An internal group chat as `msgaudit/groupchat/get` describes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatRoomName {
+    pub roomid: String,
+    pub name: String,
+    pub creator: String,
+    pub members: u32,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ChatError {
     pub id: u64,
@@ -676,6 +685,13 @@ pub trait ChatStore {
     fn chat_pairs(&self) -> Result<Vec<(String, String)>>;
     /// Group chats with an external contact in them.
     fn chat_rooms(&self) -> Result<Vec<String>>;
+    /// Group chats with no external contact (the ones `groupchat/get` names).
+    fn chat_internal_rooms(&self) -> Result<Vec<String>>;
+    /// Replaces the list of employees WeCom archives.
+    fn set_chat_permit_users(&self, users: &[String], now: i64) -> Result<()>;
+    fn chat_permit_users(&self) -> Result<Vec<String>>;
+    fn set_chat_room_name(&self, room: &ChatRoomName, now: i64) -> Result<()>;
+    fn chat_room_names(&self) -> Result<Vec<ChatRoomName>>;
     fn contact_consents(&self) -> Result<Vec<ContactConsent>>;
     fn record_contact_consent(&self, contact: &str, agree: bool, ts_ms: i64, source: &str) -> Result<()>;
     fn add_chat_errors(&self, source: &str, errors: &[(String, String, Option<String>)], now: i64) -> Result<()>;

@@ -7,7 +7,7 @@ use crate::api::auth::AdminSession;
 use crate::api::{ApiError, AppState, JsonBody, State};
 use crate::chat::{hidden_people, participants, Chat, TakeIn};
 use crate::roles::Perm;
-use crate::store::{ChatError, ChatRow, ContactConsent, Store};
+use crate::store::{ChatError, ChatRoomName, ChatRow, ContactConsent, Store};
 use axum::body::Bytes;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
@@ -180,12 +180,25 @@ pub struct Contacts {
     consents: Vec<ContactConsent>,
     /// People whose chats are hidden now (no agreement or no consent).
     hidden: Vec<String>,
+    /// Employees WeCom archives (its permit list, as last synced).
+    archived: Vec<String>,
+    /// Internal group chats' names (as last synced).
+    rooms: Vec<ChatRoomName>,
 }
 
 pub async fn contacts(state: State, session: AdminSession) -> Result<Json<Contacts>, ApiError> {
     session.require(Perm::ViewChat)?;
-    let (consents, hidden) = state.db(|s| Ok((s.contact_consents()?, hidden_people(s)?))).await?;
-    Ok(Json(Contacts { consents, hidden }))
+    let contacts = state
+        .db(|s| {
+            Ok(Contacts {
+                consents: s.contact_consents()?,
+                hidden: hidden_people(s)?,
+                archived: s.chat_permit_users()?,
+                rooms: s.chat_room_names()?,
+            })
+        })
+        .await?;
+    Ok(Json(contacts))
 }
 
 pub async fn errors(state: State, session: AdminSession) -> Result<Json<Vec<ChatError>>, ApiError> {

@@ -192,6 +192,63 @@ impl ChatStore for SqliteStore {
         })
     }
 
+    fn chat_internal_rooms(&self) -> Result<Vec<String>> {
+        let external: std::collections::HashSet<String> = self.chat_rooms()?.into_iter().collect();
+        let all: Vec<String> = self.read(|c| {
+            let mut st = c.prepare_cached("SELECT DISTINCT roomid FROM chat_messages WHERE roomid != ''")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })?;
+        Ok(all.into_iter().filter(|r| !external.contains(r)).collect())
+    }
+
+    fn set_chat_permit_users(&self, users: &[String], now: i64) -> Result<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM chat_permit_users", [])?;
+            {
+                let mut st =
+                    tx.prepare_cached("INSERT OR IGNORE INTO chat_permit_users (userid, updated_ms) VALUES (?1, ?2)")?;
+                for u in users {
+                    st.execute(params![u, now])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn chat_permit_users(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT userid FROM chat_permit_users ORDER BY userid")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn set_chat_room_name(&self, room: &ChatRoomName, now: i64) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO chat_room_names (roomid, name, creator, members, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (roomid) DO UPDATE SET name = excluded.name, creator = excluded.creator,
+                   members = excluded.members, updated_ms = excluded.updated_ms",
+                params![room.roomid, room.name, room.creator, room.members, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn chat_room_names(&self) -> Result<Vec<ChatRoomName>> {
+        self.read(|c| {
+            let mut st =
+                c.prepare_cached("SELECT roomid, name, creator, members FROM chat_room_names ORDER BY roomid")?;
+            let rows = st.query_map([], |r| {
+                Ok(ChatRoomName { roomid: r.get(0)?, name: r.get(1)?, creator: r.get(2)?, members: r.get(3)? })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     fn contact_consents(&self) -> Result<Vec<ContactConsent>> {
         self.read(|c| {
             // The latest record per contact (by time, then by arrival).
