@@ -7,8 +7,11 @@ use std::sync::OnceLock;
 fn rules() -> &'static RuleSet {
     static R: OnceLock<RuleSet> = OnceLock::new();
     R.get_or_init(|| {
+        // Enough long keywords that the sampled scan, not only the automaton, runs.
+        let mut words: Vec<String> = ["报价单", "Secret", "密", "ab"].map(String::from).into();
+        words.extend((0..40).map(|i| format!("客户名单{i}")));
         let mut specs = vec![
-            RuleSpec { name: "k".into(), severity: Severity::Warning, kind: RuleKind::Keywords { words: vec!["报价单".into(), "Secret".into(), "密".into(), "ab".into()] } },
+            RuleSpec { name: "k".into(), severity: Severity::Warning, kind: RuleKind::Keywords { words } },
             RuleSpec { name: "r".into(), severity: Severity::Info, kind: RuleKind::Regex { pattern: r"HT-\d{4,}".into() } },
         ];
         for d in [Detector::ChineseId, Detector::BankCard, Detector::Mobile, Detector::Email] {

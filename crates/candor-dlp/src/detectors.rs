@@ -19,6 +19,7 @@ pub enum Detector {
 
 const MAX_GROUPS: usize = 5;
 const MAX_DIGITS: usize = 19;
+const MIN_DIGITS: usize = 11;
 
 /// Calls `found` for every detected item, in text order.
 pub fn scan(text: &str, mut found: impl FnMut(Detector, usize, usize)) {
@@ -64,7 +65,8 @@ fn numbers(b: &[u8], found: &mut impl FnMut(Detector, usize, usize)) {
         if x {
             groups[n - 1].1 += 1;
         }
-        if !classify(b, groups, found) && n > 1 {
+        // The shortest detected number (a mobile) has 11 digits.
+        if digits >= MIN_DIGITS && !classify(b, groups, found) && n > 1 {
             for g in groups.iter_mut() {
                 classify(b, std::slice::from_mut(g), found);
             }

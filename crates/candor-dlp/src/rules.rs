@@ -3,6 +3,7 @@
 use crate::detectors::{self, Detector};
 use crate::keywords::Keywords;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Bounds that keep a hostile rule list from exhausting memory or time.
 const MAX_RULES: usize = 1_000;
@@ -64,7 +65,8 @@ pub enum RuleError {
 /// A match of one rule; offsets are byte offsets into the scanned text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub rule: String,
+    /// Shared with the rule set: a scan with many findings allocates no names.
+    pub rule: Arc<str>,
     pub severity: Severity,
     pub start: usize,
     pub end: usize,
@@ -80,7 +82,7 @@ pub struct Scan {
 }
 
 struct RuleInfo {
-    name: String,
+    name: Arc<str>,
     severity: Severity,
 }
 
@@ -148,7 +150,7 @@ impl RuleSet {
                 }
                 RuleKind::Detector { detector } => set.detectors.push((index, *detector)),
             }
-            set.rules.push(RuleInfo { name: name.to_string(), severity: spec.severity });
+            set.rules.push(RuleInfo { name: name.into(), severity: spec.severity });
         }
         if !words.is_empty() {
             let kw = Keywords::new(&words).map_err(|e| RuleError::Invalid {
@@ -216,7 +218,7 @@ mod tests {
         .unwrap();
         let text = "请把报价单发我 CONFIDENTIAL 合同HT-123456，身份证11010519491231002X谢谢";
         let scan = set.scan(text);
-        let names: Vec<&str> = scan.findings.iter().map(|f| f.rule.as_str()).collect();
+        let names: Vec<&str> = scan.findings.iter().map(|f| &*f.rule).collect();
         assert_eq!(names, ["报价", "报价", "合同号", "身份证"]);
         assert_eq!(&text[scan.findings[3].start..scan.findings[3].end], "11010519491231002X");
     }

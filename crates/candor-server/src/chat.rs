@@ -190,7 +190,7 @@ impl Chat {
             }
             let scan = rules.scan(&m.text);
             let Some(top) = scan.findings.iter().map(|f| f.severity).max() else { continue };
-            let mut names: Vec<&str> = scan.findings.iter().map(|f| f.rule.as_str()).collect();
+            let mut names: Vec<&str> = scan.findings.iter().map(|f| &*f.rule).collect();
             names.dedup();
             let evidence: Vec<String> =
                 scan.findings.iter().take(MAX_EVIDENCE).map(|f| candor_dlp::evidence(&m.text, f)).collect();
