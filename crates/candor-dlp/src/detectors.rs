@@ -28,76 +28,148 @@ pub fn scan(text: &str, mut found: impl FnMut(Detector, usize, usize)) {
 }
 
 /// Digit runs, optionally grouped by single spaces or hyphens ("138 1234 5678").
+///
+/// Every detected number has a group of at least four digits, so the text is
+/// searched 16 bytes at a time for four digits in a row ([`next_run`]) and
+/// the grouping below runs only around them. It starts from the first digit
+/// of the chain of groups holding the run, found by walking back: exactly
+/// where a scan of every digit from the start would have begun that chain,
+/// because chains end where the text stops joining groups. A chain longer
+/// than [`MAX_WALK_BACK`] bytes is scanned from where the last one ended.
 fn numbers(b: &[u8], found: &mut impl FnMut(Detector, usize, usize)) {
-    let mut i = 0;
-    while i < b.len() {
-        if !b[i].is_ascii_digit() {
-            i = next_digit(b, i + 1);
-            continue;
+    let mut floor = 0;
+    loop {
+        let run = next_run(b, floor);
+        if run >= b.len() {
+            return;
         }
-        let mut groups: [(usize, usize); MAX_GROUPS] = [(0, 0); MAX_GROUPS];
-        let mut n = 0;
-        let mut digits = 0;
-        let mut j = i;
-        loop {
-            let start = j;
-            while j < b.len() && b[j].is_ascii_digit() {
-                j += 1;
+        let mut i = chain_start(b, run, floor);
+        while i <= run {
+            i = next_digit(b, i);
+            if i >= b.len() {
+                return;
             }
-            digits += j - start;
-            if n < MAX_GROUPS {
-                groups[n] = (start, j);
-            }
-            n += 1;
-            let joinable = j + 1 < b.len() && matches!(b[j], b' ' | b'-') && b[j + 1].is_ascii_digit();
-            if !joinable || n >= MAX_GROUPS || digits > MAX_DIGITS {
-                break;
-            }
-            j += 1;
+            i = chain(b, i, found);
         }
-        let n = n.min(MAX_GROUPS);
-        let groups = &mut groups[..n];
-        // An 18th character X belongs to an ID number.
-        let last = groups[n - 1];
-        let x = last.1 < b.len()
-            && matches!(b[last.1], b'X' | b'x')
-            && !b.get(last.1 + 1).is_some_and(u8::is_ascii_alphanumeric);
-        if x {
-            groups[n - 1].1 += 1;
+        floor = i;
+    }
+}
+
+/// Bytes walked back from a run of four digits to the start of its chain.
+const MAX_WALK_BACK: usize = 256;
+
+/// The first digit of the chain of groups that holds `run`, not before
+/// `floor` (`floor` itself when the chain is longer than [`MAX_WALK_BACK`]).
+fn chain_start(b: &[u8], run: usize, floor: usize) -> usize {
+    let mut s = run;
+    loop {
+        while s > floor && b[s - 1].is_ascii_digit() {
+            s -= 1;
         }
-        // The shortest detected number (a mobile) has 11 digits.
-        if digits >= MIN_DIGITS && !classify(b, groups, found) && n > 1 {
-            for g in groups.iter_mut() {
-                classify(b, std::slice::from_mut(g), found);
-            }
+        if run - s > MAX_WALK_BACK {
+            return floor;
         }
-        i = groups[n - 1].1.max(i + 1);
-        // Skip the rest of an over-long run so no detector matches inside it.
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
+        if s >= floor + 2 && matches!(b[s - 1], b' ' | b'-') && b[s - 2].is_ascii_digit() {
+            s -= 2;
+        } else {
+            return s;
         }
     }
 }
 
-/// The index of the next ASCII digit at or after `i` (or `b.len()`), eight
-/// bytes at a time: most text has few digits.
-fn next_digit(b: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    while i + 8 <= b.len() {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[i..i + 8]);
-        // Digits become bytes below 10; "has a byte below 10" is exact for
-        // existence (bytes ≥ 0x80 never count).
-        let x = u64::from_le_bytes(w) ^ (0x30 * ONES);
-        if x.wrapping_sub(10 * ONES) & !x & (0x80 * ONES) != 0 {
+/// Looks at the chain of digit groups starting at digit `i` and reports what
+/// it holds; returns where the search goes on.
+fn chain(b: &[u8], i: usize, found: &mut impl FnMut(Detector, usize, usize)) -> usize {
+    let mut groups: [(usize, usize); MAX_GROUPS] = [(0, 0); MAX_GROUPS];
+    let mut n = 0;
+    let mut digits = 0;
+    let mut j = i;
+    loop {
+        let start = j;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        digits += j - start;
+        if n < MAX_GROUPS {
+            groups[n] = (start, j);
+        }
+        n += 1;
+        let joinable = j + 1 < b.len() && matches!(b[j], b' ' | b'-') && b[j + 1].is_ascii_digit();
+        if !joinable || n >= MAX_GROUPS || digits > MAX_DIGITS {
             break;
         }
-        i += 8;
+        j += 1;
     }
-    while i < b.len() && !b[i].is_ascii_digit() {
+    let n = n.min(MAX_GROUPS);
+    let groups = &mut groups[..n];
+    // An 18th character X belongs to an ID number.
+    let last = groups[n - 1];
+    let x = last.1 < b.len()
+        && matches!(b[last.1], b'X' | b'x')
+        && !b.get(last.1 + 1).is_some_and(u8::is_ascii_alphanumeric);
+    if x {
+        groups[n - 1].1 += 1;
+    }
+    // The shortest detected number (a mobile) has 11 digits.
+    if digits >= MIN_DIGITS && !classify(b, groups, found) && n > 1 {
+        for g in groups.iter_mut() {
+            classify(b, std::slice::from_mut(g), found);
+        }
+    }
+    let mut i = groups[n - 1].1.max(i + 1);
+    // Skip the rest of an over-long run so no detector matches inside it.
+    while i < b.len() && b[i].is_ascii_digit() {
         i += 1;
     }
     i
+}
+
+/// Bit `k` set where `block[k]` is an ASCII digit.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn digit_mask(block: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8, _mm_sub_epi8,
+    };
+    // SAFETY: SSE2 is part of every x86-64 CPU; the load reads the 16 bytes of `block`.
+    unsafe {
+        let d = _mm_sub_epi8(_mm_loadu_si128(block.as_ptr().cast()), _mm_set1_epi8(b'0' as i8));
+        // As unsigned bytes, digits are those below 10: min(d, 9) == d.
+        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d)) as u32
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn digit_mask(block: &[u8; 16]) -> u32 {
+    block.iter().enumerate().fold(0u32, |m, (k, &c)| m | (u32::from(c.is_ascii_digit()) << k))
+}
+
+/// The first position at or after `i` where four ASCII digits follow in a
+/// row (or `b.len()`).
+fn next_run(b: &[u8], mut i: usize) -> usize {
+    while let Some(block) = b.get(i..).and_then(|rest| rest.first_chunk::<16>()) {
+        let m = digit_mask(block);
+        // Bit k: digits at k..k+4; only k ≤ 12 is known from this block.
+        let runs = m & (m >> 1) & (m >> 2) & (m >> 3) & 0x1fff;
+        if runs != 0 {
+            return i + runs.trailing_zeros() as usize;
+        }
+        i += 13;
+    }
+    let mut row = 0;
+    while i < b.len() {
+        row = if b[i].is_ascii_digit() { row + 1 } else { 0 };
+        if row == 4 {
+            return i - 3;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// The index of the next ASCII digit at or after `i` (or `b.len()`).
+fn next_digit(b: &[u8], i: usize) -> usize {
+    b[i.min(b.len())..].iter().position(u8::is_ascii_digit).map_or(b.len(), |k| i + k)
 }
 
 /// Tries the detectors on one candidate; true if one matched.
@@ -303,6 +375,45 @@ mod tests {
         assert!(find("41111111111111110").is_empty());
         assert!(find("12812345678").is_empty(), "no 12x mobile prefix");
         assert!(find("1603875826656").is_empty(), "a millisecond timestamp");
+    }
+
+    /// The skipping scan finds exactly what a scan of every digit finds, on
+    /// digit-dense random text with groups, separators, X and long chains.
+    #[test]
+    fn skipping_agrees_with_every_digit() {
+        use rand::{Rng, SeedableRng};
+        fn every_digit(b: &[u8]) -> Vec<(Detector, usize, usize)> {
+            let mut out = Vec::new();
+            let mut i = 0;
+            loop {
+                i = next_digit(b, i);
+                if i >= b.len() {
+                    return out;
+                }
+                i = chain(b, i, &mut |d, a, z| out.push((d, a, z)));
+            }
+        }
+        let pieces = ["13812345678", "11010519491231002X", "4111 1111 1111 1111", "138-1234-5678", "62", "1 ", "-"];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut found = 0;
+        for round in 0..3000 {
+            let mut text = String::new();
+            let len = if round % 100 == 0 { 2000 } else { rng.gen_range(0..120) };
+            while text.len() < len {
+                match rng.gen_range(0..10) {
+                    0..=2 => text.push(char::from(b'0' + rng.gen_range(0..10))),
+                    3 => text.push(' '),
+                    4 => text.push(['-', 'X', 'x', 'a', '报'][rng.gen_range(0..5)]),
+                    5 if round % 100 == 0 => text.push_str("1 2-3 "),
+                    _ => text.push_str(pieces[rng.gen_range(0..pieces.len())]),
+                }
+            }
+            let mut ours = Vec::new();
+            numbers(text.as_bytes(), &mut |d, a, z| ours.push((d, a, z)));
+            assert_eq!(ours, every_digit(text.as_bytes()), "{text:?}");
+            found += ours.len();
+        }
+        assert!(found > 1000, "the text should hold many numbers ({found})");
     }
 
     #[test]

@@ -3,49 +3,56 @@
 //! thousands of Chinese keywords nearly every character begins some keyword,
 //! so it runs from memory rather than cache (measured: ~100 MiB/s with 10k
 //! keywords; see docs/benchmarks.md). Here the text is sampled every
-//! `stride` bytes: the [`GRAM`] bytes at each sample (ASCII case folded) are
-//! tested in a hash bit set, and only where it hits is the gram looked up
-//! and its keywords compared. Each keyword is indexed by its grams at
-//! offsets `0..stride`, so one of them lies on a sample wherever the keyword
-//! starts; that needs keywords of at least `GRAM + stride - 1` bytes. The
-//! stride is the largest (up to [`MAX_STRIDE`]) that leaves at most
+//! `stride` bytes, and the [`GRAM`] bytes at each sample pick a bucket by
+//! their hash. A bucket is one 64-bit word: a small signature of the grams in
+//! it (two bits each) and where its keywords begin in one flat entry list;
+//! only where the signature matches are the keywords compared, so the common
+//! miss costs one load from an array that stays in L2 cache, and a hit one
+//! more read of the entries (the table probe this replaced cost a cache miss
+//! of its own per hit). Each keyword is indexed by its grams at offsets
+//! `0..stride`, so one of them lies on a sample wherever the keyword starts;
+//! that needs keywords of at least `GRAM + stride - 1` bytes. The stride is
+//! the largest (up to [`MAX_STRIDE`]) that leaves at most
 //! [`AUTOMATON_WORDS`] keywords shorter than that, and those go to an
 //! ordinary automaton (the `aho-corasick` crate), whose vectorised
 //! prefilter serves a few words well: three-character Chinese keywords
 //! (9 bytes) give a sample every 4 bytes, however many there are. Sample
 //! positions do not depend on the text, so the CPU overlaps their loads
-//! instead of waiting on UTF-8 decoding.
+//! instead of waiting on UTF-8 decoding. Both matchers read a copy of the
+//! text with ASCII letters lowered (one vectorised pass) instead of folding
+//! case at every byte they look at.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
-/// Filter bits per indexed gram (about 3% false hits), and the most: 512 KiB
-/// stays in L2 cache.
-const FILTER_BITS_PER_GRAM: usize = 32;
-const MAX_FILTER_BITS: u32 = 22;
-const ONES: u64 = 0x0101_0101_0101_0101;
+/// Buckets per indexed gram, at least (a power of two above it): about 0.3%
+/// of samples then hit a signature by chance. At most 2^16 buckets
+/// (512 KiB), which stays in L2 cache.
+const BUCKETS_PER_GRAM: usize = 2;
+const MAX_BUCKET_BITS: u32 = 16;
 /// Bytes hashed per sample: two Chinese characters when aligned, and at any
 /// offset one whole character plus most of a neighbour. Measured on the
 /// keyword set of `candor bench dlp`: 4-byte grams scanned 146 MiB/s, 5-byte
 /// 412, 6-byte 573 — shorter grams hit far more often.
 const GRAM: usize = 6;
 /// Each keyword is indexed `stride` times; the cap bounds the index and the
-/// filter's fill when every keyword is long.
+/// buckets' fill when every keyword is long.
 const MAX_STRIDE: usize = 8;
 /// Keywords an automaton takes beside the sampled scan: aho-corasick's
 /// vectorised prefilter stays fast up to a few dozen words.
 const AUTOMATON_WORDS: usize = 32;
+/// The lowered copy of the text is kept for the next scan up to this size.
+const MAX_KEPT_BUFFER: usize = 1 << 20;
 
 pub struct Keywords {
-    /// Which grams are indexed (a hash bit set of `1 << filter_bits`).
-    filter: Box<[u64]>,
-    filter_bits: u32,
-    /// The indexed grams: an open-addressed table (linear probing) of
-    /// `gram | OCCUPIED`, with each gram's range of `entries` beside it.
-    slots: Box<[(u64, u32, u32)]>,
-    /// Bits of the hash that index `slots`.
-    slot_bits: u32,
+    /// `1 << bucket_bits` buckets and one more that ends the last: each the
+    /// signature of its grams (high 32 bits) and the index of its first
+    /// entry (low 32 bits); a bucket's entries end where the next one's begin.
+    buckets: Box<[u64]>,
+    bucket_bits: u32,
+    /// Every keyword under each of its indexed grams, by bucket.
     entries: Box<[Entry]>,
-    /// The ASCII-folded keywords, end to end.
+    keywords: Box<[Keyword]>,
+    /// The lowered keywords, end to end.
     arena: Box<[u8]>,
     /// Bytes between samples.
     stride: usize,
@@ -53,60 +60,69 @@ pub struct Keywords {
     short: Option<(AhoCorasick, Vec<usize>)>,
 }
 
-/// Marks a used slot; grams use only the low `8 * GRAM` bits.
-const OCCUPIED: u64 = 1 << 63;
-
-/// A keyword as indexed under one of its grams, kept in one flat array so a
-/// filter hit costs a table probe and an entry read, not pointer chasing.
+/// A keyword as indexed under one of its grams: 16 bytes, so a hit reads one
+/// cache line and most candidates are rejected by `head` alone.
 #[derive(Clone, Copy)]
 struct Entry {
-    /// The keyword's first and last 8 bytes ([`word8`]): for keywords of up
-    /// to 16 bytes, all of it, so most candidates are rejected without
-    /// reading the arena.
+    /// The keyword's first 8 bytes ([`word8`]).
     head: u64,
-    tail: u64,
-    /// Where the keyword lies in the arena.
-    off: u32,
-    len: u32,
-    id: u32,
+    /// Index into [`Keywords::keywords`].
+    keyword: u32,
+    len: u16,
     /// Bytes in the keyword before the indexed gram.
-    back: u32,
+    back: u16,
+}
+
+struct Keyword {
+    /// Where its bytes lie in the arena.
+    off: u32,
+    /// The pattern id reported for it.
+    id: u32,
 }
 
 const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+/// The signature half of a bucket.
+const SIGNATURE: u64 = 0xffff_ffff << 32;
 
-/// The first `n` (at most 8) bytes at `b[i..]` as a number, ASCII letters
-/// folded, zeros past `n` bytes or the end of `b`.
+/// The first `n` (at most 8) bytes at `b[i..]` as a number, zeros past `n`
+/// bytes or the end of `b`.
 #[inline(always)]
 fn word8(b: &[u8], i: usize, n: usize) -> u64 {
-    let mut w = [0u8; 8];
-    if i + 8 <= b.len() {
-        // A fixed-size copy is one load; the variable one below is a call.
-        w.copy_from_slice(&b[i..i + 8]);
-    } else {
-        let m = (b.len() - i).min(8);
-        w[..m].copy_from_slice(&b[i..i + m]);
-    }
-    let mut x = u64::from_le_bytes(w);
+    let x = match b.get(i..i + 8) {
+        Some(w) => u64::from_le_bytes(w.try_into().unwrap_or_default()),
+        // Near the end, byte by byte: written as one copy of variable length,
+        // the compiler merged it with the load above into a `memcpy` call
+        // per sample (measured: a quarter of all instructions).
+        None => b[i..].iter().rev().fold(0, |x, &c| x << 8 | u64::from(c)),
+    };
     if n < 8 {
-        x &= (1u64 << (8 * n)) - 1;
+        x & ((1u64 << (8 * n)) - 1)
+    } else {
+        x
     }
-    // SWAR lower-casing of ASCII capitals (bytes ≥ 0x80 are left alone).
-    let low7 = x & (0x7f * ONES);
-    let upper = low7.wrapping_add((0x80 - b'A' as u64) * ONES)
-        & !low7.wrapping_add((0x80 - b'Z' as u64 - 1) * ONES)
-        & !x
-        & (0x80 * ONES);
-    x | (upper >> 2)
 }
 
-/// The [`GRAM`] bytes at `b[i..]` and their hash, whose top bits index the
-/// filter and the slots. The caller ensures `i + GRAM <= b.len()`.
+/// The bucket of the [`GRAM`] bytes at `b[i..]` (top bits of their hash) and
+/// their two signature bits (chosen by middle bits: the low bits of a
+/// product depend only on the low bits of the gram). The caller ensures
+/// `i + GRAM <= b.len()`.
 #[inline(always)]
-fn gram(b: &[u8], i: usize) -> (u64, u64) {
-    let x = word8(b, i, GRAM);
-    (x, x.wrapping_mul(MIX))
+fn probe(b: &[u8], i: usize, bucket_bits: u32) -> (usize, u64) {
+    let h = word8(b, i, GRAM).wrapping_mul(MIX);
+    ((h >> (64 - bucket_bits)) as usize, SIGNATURE_BITS[((h >> 26) & 1023) as usize])
 }
+
+/// Two of the 32 signature bits for each 10 bits of hash: one load from L1
+/// instead of two variable shifts per sample (measured 15% faster).
+static SIGNATURE_BITS: [u64; 1024] = {
+    let mut t = [0u64; 1024];
+    let mut k = 0;
+    while k < 1024 {
+        t[k] = (1 << (32 + (k & 31))) | (1 << (32 + (k >> 5)));
+        k += 1;
+    }
+    t
+};
 
 impl Keywords {
     /// `words[i]` belongs to pattern id `i` (reported back by [`Keywords::find`]).
@@ -120,103 +136,105 @@ impl Keywords {
             .rev()
             .find(|s| lens.partition_point(|&n| n < GRAM + s - 1) <= AUTOMATON_WORDS)
             .unwrap_or(1);
-        let (mut long, mut short, mut short_ids) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut keywords, mut arena, mut short, mut short_ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (i, w) in words.iter().enumerate() {
             match w.len() {
                 0 => {}
                 n if n < GRAM + stride - 1 => {
-                    short.push(*w);
+                    short.push(w.to_ascii_lowercase());
                     short_ids.push(i);
                 }
-                _ => long.push((w.to_ascii_lowercase().into_bytes().into_boxed_slice(), i)),
+                _ => {
+                    keywords.push(Keyword { off: arena.len() as u32, id: i as u32 });
+                    arena.extend(w.bytes().map(|c| c.to_ascii_lowercase()));
+                }
             }
         }
-        let filter_bits = (long.len() * stride * FILTER_BITS_PER_GRAM)
-            .next_power_of_two()
-            .trailing_zeros()
-            .clamp(12, MAX_FILTER_BITS);
-        let mut filter = vec![0u64; 1 << (filter_bits - 6)].into_boxed_slice();
-        let mut arena = Vec::new();
-        // (gram, entry) for every keyword and offset, grouped by gram in the
+        let bucket_bits =
+            (keywords.len() * stride * BUCKETS_PER_GRAM).next_power_of_two().trailing_zeros().clamp(4, MAX_BUCKET_BITS);
+        let mut buckets = vec![0u64; (1 << bucket_bits) + 1].into_boxed_slice();
+        // (bucket, entry) for every keyword and offset, each bucket's in the
         // order leftmost-longest matching tries them: earliest start first,
         // then longest.
-        let mut indexed = Vec::with_capacity(long.len() * stride);
-        for (word, id) in long {
-            let off = arena.len() as u32;
-            arena.extend_from_slice(&word);
-            // Every long keyword has at least `stride + GRAM - 1` bytes.
+        let mut indexed = Vec::with_capacity(keywords.len() * stride);
+        for (k, kw) in keywords.iter().enumerate() {
+            let end = keywords.get(k + 1).map_or(arena.len(), |next| next.off as usize);
+            let word = &arena[kw.off as usize..end];
+            // Every indexed keyword has at least `stride + GRAM - 1` bytes.
             for back in 0..stride {
-                let (x, h) = gram(&word, back);
-                let k = h >> (64 - filter_bits);
-                filter[(k >> 6) as usize] |= 1 << (k & 63);
-                let n = word.len();
-                let (head, tail) = (word8(&word, 0, n), word8(&word, n.saturating_sub(8), 8));
-                let e = Entry { head, tail, off, len: n as u32, id: id as u32, back: back as u32 };
-                indexed.push((x, e));
+                let (bucket, bits) = probe(word, back, bucket_bits);
+                buckets[bucket] |= bits;
+                let e = Entry {
+                    head: word8(word, 0, word.len()),
+                    keyword: k as u32,
+                    len: word.len() as u16,
+                    back: back as u16,
+                };
+                indexed.push((bucket, e));
             }
         }
-        indexed.sort_unstable_by_key(|(x, e)| (*x, std::cmp::Reverse(e.back), std::cmp::Reverse(e.len)));
-        let distinct = indexed.chunk_by(|a, b| a.0 == b.0).count();
-        let slot_bits = (2 * distinct).next_power_of_two().trailing_zeros().max(4);
-        let mut slots = vec![(0u64, 0u32, 0u32); 1 << slot_bits].into_boxed_slice();
-        let mut at = 0;
-        for group in indexed.chunk_by(|a, b| a.0 == b.0) {
-            let x = group[0].0;
-            let mut k = (x.wrapping_mul(MIX) >> (64 - slot_bits)) as usize;
-            while slots[k].0 != 0 {
-                k = (k + 1) & (slots.len() - 1);
-            }
-            slots[k] = (x | OCCUPIED, at as u32, group.len() as u32);
-            at += group.len();
+        indexed.sort_unstable_by_key(|(bucket, e)| (*bucket, std::cmp::Reverse(e.back), std::cmp::Reverse(e.len)));
+        // Each bucket's first entry, counted up from the end so the extra
+        // bucket ends the last one.
+        let mut next = indexed.len();
+        for bucket in (0..buckets.len()).rev() {
+            next = indexed.partition_point(|(b, _)| *b < bucket);
+            buckets[bucket] |= next as u64;
         }
-        let entries = indexed.into_iter().map(|(_, e)| e).collect();
+        debug_assert_eq!(next, 0);
         let short = if short.is_empty() {
             None
         } else {
-            let ac = AhoCorasickBuilder::new()
-                .match_kind(MatchKind::LeftmostLongest)
-                .ascii_case_insensitive(true)
-                .build(&short)?;
+            // The text is lowered before the automaton sees it.
+            let ac = AhoCorasickBuilder::new().match_kind(MatchKind::LeftmostLongest).build(&short)?;
             Some((ac, short_ids))
         };
-        Ok(Keywords { filter, filter_bits, slots, slot_bits, entries, arena: arena.into_boxed_slice(), stride, short })
+        Ok(Keywords {
+            buckets,
+            bucket_bits,
+            entries: indexed.into_iter().map(|(_, e)| e).collect(),
+            keywords: keywords.into_boxed_slice(),
+            arena: arena.into_boxed_slice(),
+            stride,
+            short,
+        })
     }
 
     /// Calls `found(pattern id, start, end)` for each match: leftmost-longest
     /// and non-overlapping among keywords of a gram or longer, and among the
     /// shorter ones.
-    pub fn find(&self, text: &str, mut found: impl FnMut(usize, usize, usize)) {
+    pub fn find(&self, text: &str, found: impl FnMut(usize, usize, usize)) {
+        // The buffer is taken out of its cell, so a `found` that scans again
+        // gets a fresh one.
+        thread_local! {
+            static LOWER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+        }
+        let mut lower = LOWER.take();
+        lower.clear();
+        lower.extend_from_slice(text.as_bytes());
+        lower.make_ascii_lowercase();
+        self.find_lowered(&lower, found);
+        if lower.capacity() <= MAX_KEPT_BUFFER {
+            LOWER.set(lower);
+        }
+    }
+
+    fn find_lowered(&self, b: &[u8], mut found: impl FnMut(usize, usize, usize)) {
         if let Some((ac, ids)) = &self.short {
-            for m in ac.find_iter(text) {
+            for m in ac.find_iter(b) {
                 found(ids[m.pattern().as_usize()], m.start(), m.end());
             }
         }
         if self.entries.is_empty() {
             return;
         }
-        let b = text.as_bytes();
         // The sample at `i` finds keywords starting in `i + 1 - stride ..= i`;
         // past `b.len() - GRAM` no keyword fits.
         let mut i = self.stride - 1;
         while i + GRAM <= b.len() {
-            let (x, h) = gram(b, i);
-            let k = h >> (64 - self.filter_bits);
-            if self.filter[(k >> 6) as usize] & (1 << (k & 63)) != 0 {
-                let hit = self.group(x, h).iter().find_map(|e| {
-                    let (start, n) = (i.checked_sub(e.back as usize)?, e.len as usize);
-                    let end = start + n;
-                    // A keyword begins with a lead byte, so bytes equal to it
-                    // begin at a character boundary.
-                    let equal = end <= b.len()
-                        && word8(b, start, n) == e.head
-                        && (n <= 8 || word8(b, end - 8, 8) == e.tail)
-                        && (n <= 16 || {
-                            let middle = e.off as usize + 8..e.off as usize + n - 8;
-                            b[start + 8..end - 8].eq_ignore_ascii_case(&self.arena[middle])
-                        });
-                    equal.then_some((e.id as usize, start, end))
-                });
-                if let Some((id, start, end)) = hit {
+            let (bucket, bits) = probe(b, i, self.bucket_bits);
+            if self.buckets[bucket] & bits == bits {
+                if let Some((id, start, end)) = self.candidate(b, i, bucket) {
                     found(id, start, end);
                     i = end + self.stride - 1;
                     continue;
@@ -226,22 +244,23 @@ impl Keywords {
         }
     }
 
-    /// The entries indexed under `gram`, whose [`gram`] hash is `hash` (none
-    /// for a filter's false hit).
+    /// The first keyword of `bucket` that the text holds around sample `i`.
     #[inline]
-    fn group(&self, gram: u64, hash: u64) -> &[Entry] {
-        let want = gram | OCCUPIED;
-        let mut k = (hash >> (64 - self.slot_bits)) as usize;
-        loop {
-            let (x, at, n) = self.slots[k];
-            if x == want {
-                return &self.entries[at as usize..(at + n) as usize];
+    fn candidate(&self, b: &[u8], i: usize, bucket: usize) -> Option<(usize, usize, usize)> {
+        let first = (self.buckets[bucket] & !SIGNATURE) as usize;
+        let end = (self.buckets[bucket + 1] & !SIGNATURE) as usize;
+        self.entries[first..end].iter().find_map(|e| {
+            let (start, n) = (i.checked_sub(e.back as usize)?, e.len as usize);
+            let end = start + n;
+            // A keyword begins with a lead byte, so bytes equal to it begin
+            // at a character boundary.
+            if end > b.len() || word8(b, start, n) != e.head {
+                return None;
             }
-            if x == 0 {
-                return &[];
-            }
-            k = (k + 1) & (self.slots.len() - 1);
-        }
+            let kw = &self.keywords[e.keyword as usize];
+            let off = kw.off as usize;
+            (n <= 8 || b[start + 8..end] == self.arena[off + 8..off + n]).then_some((kw.id as usize, start, end))
+        })
     }
 }
 
@@ -267,6 +286,46 @@ mod tests {
         let theirs: Vec<_> = plain.find_iter(text).map(|m| (m.start(), m.end(), m.pattern().as_usize())).collect();
         assert_eq!(ours, theirs);
         assert_eq!(ours.len(), 9);
+    }
+
+    /// Ten thousand keywords fill every bucket (the count is capped), so
+    /// buckets hold several grams and signatures hit by chance: still the
+    /// same matches as a plain automaton, on text dense with them.
+    #[test]
+    fn a_large_set_agrees_with_a_plain_automaton() {
+        use rand::{Rng, SeedableRng};
+        let alphabet: Vec<char> =
+            "的一是不了在人有我他这个们中来上大为和国地到以说时要就出会可也你对生能而子".chars().collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let words: Vec<String> = (0..10_000)
+            .map(|i| match i % 10 {
+                0 => format!("Keyword{i:05}"),
+                _ => (0..rng.gen_range(3..5)).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect(),
+            })
+            .collect();
+        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+        let kw = Keywords::new(&refs).unwrap();
+        assert_eq!(kw.buckets.len(), (1 << MAX_BUCKET_BITS) + 1);
+        let mut text = String::new();
+        while text.len() < 32 << 10 {
+            match rng.gen_range(0..8) {
+                0 => text.push_str(&words[rng.gen_range(0..words.len())].to_uppercase()),
+                _ => text.push(alphabet[rng.gen_range(0..alphabet.len())]),
+            }
+        }
+        let mut ours = Vec::new();
+        kw.find(&text, |id, a, z| ours.push((a, z, id)));
+        ours.sort();
+        let plain = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .ascii_case_insensitive(true)
+            .build(&refs)
+            .unwrap();
+        let theirs: Vec<_> = plain.find_iter(&text).map(|m| (m.start(), m.end(), m.pattern().as_usize())).collect();
+        assert!(theirs.len() > 1000, "{}", theirs.len());
+        let spans = |v: &[(usize, usize, usize)]| v.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>();
+        assert_eq!(spans(&ours), spans(&theirs));
+        assert!(ours.iter().all(|m| words[m.2].eq_ignore_ascii_case(&text[m.0..m.1])));
     }
 
     /// Random keyword sets of mixed Chinese and ASCII words on text made of
