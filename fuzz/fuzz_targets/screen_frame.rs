@@ -1,8 +1,9 @@
 #![no_main]
 //! Stored screen frames (from agents, read back from the blob store) applied
 //! after a real key frame, both as they come and with their checksum
-//! repaired, so the header, copy and reuse runs and the JPEG mosaic are all
-//! reached. Nothing may panic, and a failed frame must leave the picture as it was.
+//! repaired, so the header, the packed list, copy and reuse runs and the WebP
+//! mosaic (or the first format's JPEG one) are all reached. Nothing may
+//! panic, and a failed frame must leave the picture as it was.
 use candor_screen::{Canvas, Encoder, EncoderOptions, Image};
 use std::sync::OnceLock;
 

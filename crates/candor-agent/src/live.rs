@@ -18,7 +18,7 @@ use crate::gate::Recorder;
 use crate::notices::Notices;
 use crate::platform::sessions::{self, GraphicalSession};
 use crate::platform::x11::Target;
-use crate::platform::x11_capture::{blank, Grabber};
+use crate::platform::{blank, open_screen, Screen};
 use crate::tray::{Watched, WatchedMark};
 use crate::Stop;
 use candor_proto::policy::{EffectivePolicy, LiveRequest};
@@ -173,7 +173,7 @@ impl Streamer {
     }
 
     fn run(self) {
-        let mut grabber: Option<Grabber> = None;
+        let mut grabber: Option<Box<dyn Screen>> = None;
         let mut notice = None;
         let mut hide_re: Option<(Option<String>, Option<regex::Regex>)> = None;
         let mut quality = 60u8;
@@ -195,7 +195,7 @@ impl Streamer {
             }
             let g = match &mut grabber {
                 Some(g) => g,
-                None => match Grabber::connect(&self.target) {
+                None => match open_screen(&self.target) {
                     Ok(g) => grabber.insert(g),
                     Err(e) => {
                         tracing::debug!(display = %self.name, error = %e, "cannot capture the display for live view");

@@ -2,7 +2,7 @@
 //! later delta applied in order — moved tiles from the picture before,
 //! reused tiles from the ids given since the key frame, then the mosaic.
 
-use crate::format::{FrameError, Header, CACHE, MOSAIC_COLS, TILE};
+use crate::format::{FrameError, Header, Mosaic, CACHE, MOSAIC_COLS, TILE};
 use crate::Image;
 
 /// The picture being composed.
@@ -14,19 +14,37 @@ pub struct Canvas {
     next_id: u32,
 }
 
-/// Decode a frame's mosaic after checking it is exactly the size its header implies.
-fn mosaic(header: &Header, jpeg: &[u8]) -> Result<(usize, Vec<u8>), FrameError> {
+/// Decode a frame's mosaic after checking it is exactly the size its header
+/// implies (a forged size would make the decoder allocate for it).
+fn mosaic(header: &Header, bytes: &[u8]) -> Result<(usize, Vec<u8>), FrameError> {
     let (mw, mh) = crate::format::mosaic_size(header.tiles.len());
-    let options = zune_core::options::DecoderOptions::default()
-        .set_max_width(mw)
-        .set_max_height(mh)
-        .jpeg_set_out_colorspace(zune_core::colorspace::ColorSpace::RGB);
-    let mut dec = zune_jpeg::JpegDecoder::new_with_options(jpeg, options);
-    let pixels = dec.decode().map_err(|e| FrameError::Mosaic(format!("{e:?}")))?;
-    let info = dec.info().ok_or_else(|| FrameError::Mosaic("no image information".into()))?;
-    if (info.width as usize, info.height as usize) != (mw, mh) || pixels.len() != mw * mh * 3 {
-        return Err(FrameError::Mosaic(format!("{}x{} where {mw}x{mh} was expected", info.width, info.height)));
-    }
+    let wrong = |w, h| FrameError::Mosaic(format!("{w}x{h} where {mw}x{mh} was expected"));
+    let pixels = match header.mosaic {
+        Mosaic::Webp => {
+            let bad = |e: image_webp::DecodingError| FrameError::Mosaic(e.to_string());
+            let mut dec = image_webp::WebPDecoder::new(std::io::Cursor::new(bytes)).map_err(bad)?;
+            let (w, h) = dec.dimensions();
+            if (w as usize, h as usize) != (mw, mh) || dec.has_alpha() || dec.is_animated() {
+                return Err(wrong(w as usize, h as usize));
+            }
+            let mut pixels = vec![0; mw * mh * 3];
+            dec.read_image(&mut pixels).map_err(bad)?;
+            pixels
+        }
+        Mosaic::Jpeg => {
+            let options = zune_core::options::DecoderOptions::default()
+                .set_max_width(mw)
+                .set_max_height(mh)
+                .jpeg_set_out_colorspace(zune_core::colorspace::ColorSpace::RGB);
+            let mut dec = zune_jpeg::JpegDecoder::new_with_options(bytes, options);
+            let pixels = dec.decode().map_err(|e| FrameError::Mosaic(format!("{e:?}")))?;
+            let info = dec.info().ok_or_else(|| FrameError::Mosaic("no image information".into()))?;
+            if (info.width as usize, info.height as usize) != (mw, mh) || pixels.len() != mw * mh * 3 {
+                return Err(wrong(info.width as usize, info.height as usize));
+            }
+            pixels
+        }
+    };
     Ok((mw, pixels))
 }
 
@@ -37,8 +55,8 @@ impl Canvas {
 
     /// Apply one stored frame. A corrupt frame leaves the canvas unchanged.
     pub fn apply(&mut self, frame: &[u8]) -> Result<(), FrameError> {
-        let (header, jpeg) = Header::parse(frame)?;
-        let (mw, pixels) = if header.tiles.is_empty() { (0, Vec::new()) } else { mosaic(&header, jpeg)? };
+        let (header, bytes) = Header::parse(frame)?;
+        let (mw, pixels) = if header.tiles.is_empty() { (0, Vec::new()) } else { mosaic(&header, bytes)? };
         let (w, h) = (header.width, header.height);
         if let Some((_, id)) = header.reused.iter().find(|(_, id)| *id >= self.next_id || self.next_id - id > CACHE) {
             return Err(FrameError::BadCopy(format!(
@@ -241,6 +259,46 @@ mod tests {
             canvas.apply(&p.bytes).unwrap();
         }
         assert!(ssim(canvas.image().unwrap(), &a) > 0.95);
+    }
+
+    /// More tiles than one WebP picture may hold (16,383 pixels high) go in
+    /// several parts.
+    #[test]
+    fn a_huge_screen_splits_into_mosaics_webp_can_hold() {
+        let mut enc = Encoder::new(EncoderOptions { max_part_bytes: usize::MAX, ..Default::default() });
+        let a = page(4096, 4128, 5);
+        let parts = enc.encode(&a).unwrap();
+        assert_eq!(parts.len(), 2);
+        let mut canvas = Canvas::new();
+        for p in &parts {
+            let (header, _) = Header::parse(&p.bytes).unwrap();
+            assert!(header.tiles.len() <= crate::format::MAX_MOSAIC_TILES);
+            canvas.apply(&p.bytes).unwrap();
+        }
+        assert!(ssim(canvas.image().unwrap(), &a) > 0.9);
+    }
+
+    /// A key frame of the first format (JPEG mosaic, list not packed),
+    /// written by the encoder before WebP: recordings kept from then still play.
+    #[test]
+    fn frames_of_the_first_format_still_compose() {
+        let frame = include_bytes!("../testdata/csf1-key.csf");
+        let (w, h) = (96u32, 64u32);
+        let mut img = Image::new(w, h);
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                let text = (y % 16) < 9 && (x / 5 + y / 16) % 7 != 0 && (x * 31 + y * 17) % 5 < 3;
+                let v = if text { 30 } else { 245 };
+                let i = (y * w as usize + x) * 3;
+                img.rgb[i..i + 3].copy_from_slice(&[v, v, (v as u16 * 9 / 10) as u8]);
+            }
+        }
+        let (header, _) = Header::parse(frame).unwrap();
+        assert_eq!((header.mosaic, header.key, header.tiles.len()), (Mosaic::Jpeg, true, 6));
+        let mut canvas = Canvas::new();
+        canvas.apply(frame).unwrap();
+        let s = ssim(canvas.image().unwrap(), &img);
+        assert!(s > 0.95, "ssim {s}");
     }
 
     #[test]

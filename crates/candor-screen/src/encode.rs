@@ -1,16 +1,16 @@
 //! Encoding captures: find the tiles that changed since the previous
 //! capture, recognise those that merely moved up or down (scrolling, a
 //! terminal's new line) and send them as copies, those that show a tile
-//! sent earlier (a window raised again) as reuses, JPEG the rest as a
-//! mosaic, and decide when a key frame is due.
+//! sent earlier (a window raised again) as reuses, code the rest as one
+//! lossy WebP mosaic, and decide when a key frame is due.
 
-use crate::format::{grid, mosaic_size, FrameError, Header, CACHE, MOSAIC_COLS, TILE};
+use crate::format::{grid, mosaic_size, FrameError, Header, Mosaic, CACHE, MAX_MOSAIC_TILES, MOSAIC_COLS, TILE};
 use crate::Image;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncoderOptions {
-    /// JPEG quality, 1–100.
+    /// WebP quality, 0–100 (libwebp's scale; decision 0015 measures it).
     pub quality: u8,
     /// A key frame at least every this many frames: the most deltas
     /// showing any instant has to decode.
@@ -22,7 +22,7 @@ pub struct EncoderOptions {
 
 impl Default for EncoderOptions {
     fn default() -> Self {
-        EncoderOptions { quality: 40, key_every: 360, max_part_bytes: 160 << 10 }
+        EncoderOptions { quality: DEFAULT_QUALITY, key_every: 360, max_part_bytes: 160 << 10 }
     }
 }
 
@@ -34,6 +34,9 @@ pub struct Part {
     /// Tiles this part carries (encoded or copied).
     pub tiles: u32,
 }
+
+/// The WebP quality recordings use unless a policy says otherwise.
+pub const DEFAULT_QUALITY: u8 = 10;
 
 /// A new key frame once the deltas since the last one hold this many times
 /// its bytes: showing an instant never decodes much more than that.
@@ -147,9 +150,10 @@ fn flat(img: &Image, t: usize, cols: usize) -> Option<[u8; 3]> {
         .then_some(first)
 }
 
-/// Encode one frame: `refs` plus `tiles` as a JPEG mosaic.
+/// Encode one frame: `refs` plus `tiles` as a WebP mosaic.
 fn encode_tiles(img: &Image, tiles: &[u32], refs: &Refs, key: bool, quality: u8) -> Result<Vec<u8>, FrameError> {
     let header = Header {
+        mosaic: Mosaic::Webp,
         width: img.width,
         height: img.height,
         key,
@@ -160,7 +164,7 @@ fn encode_tiles(img: &Image, tiles: &[u32], refs: &Refs, key: bool, quality: u8)
         fills: refs.fills.clone(),
     };
     if tiles.is_empty() {
-        return Ok(header.write(&[]));
+        return header.write(&[]);
     }
     let (cols, _) = img.grid();
     let (mw, mh) = mosaic_size(tiles.len());
@@ -168,14 +172,14 @@ fn encode_tiles(img: &Image, tiles: &[u32], refs: &Refs, key: bool, quality: u8)
     for (slot, &t) in tiles.iter().enumerate() {
         place(img, cols, t as usize, &mut mosaic, mw, slot);
     }
-    let mut jpeg = Vec::new();
-    let mut enc = jpeg_encoder::Encoder::new(&mut jpeg, quality.clamp(1, 100));
-    // 4:2:0 halves the bytes of text-heavy screens for a small luma cost;
-    // the quality gate is measured on luma (docs/decisions/0015).
-    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
-    enc.encode(&mosaic, mw as u16, mh as u16, jpeg_encoder::ColorType::Rgb)
-        .map_err(|e| FrameError::Encode(e.to_string()))?;
-    Ok(header.write(&jpeg))
+    // libwebp's defaults otherwise (method 4, 4:2:0); its "text" preset
+    // measured no better on the bench session.
+    let mut config = webp::WebPConfig::new().map_err(|_| FrameError::Encode("WebP configuration".into()))?;
+    config.quality = f32::from(quality.min(100));
+    let webp = webp::Encoder::from_rgb(&mosaic, mw as u32, mh as u32)
+        .encode_advanced(&config)
+        .map_err(|e| FrameError::Encode(format!("WebP: {e:?}")))?;
+    header.write(&webp)
 }
 
 impl Encoder {
@@ -270,13 +274,16 @@ impl Encoder {
     }
 
     /// Copies and reuses travel in the first part: they read the previous
-    /// picture and earlier tiles, before any tile of this frame lands.
+    /// picture and earlier tiles, before any tile of this frame lands. A
+    /// frame too big for one record, or for one WebP picture, is halved.
     fn split(&self, img: &Image, tiles: &[u32], refs: &Refs, key: bool, out: &mut Vec<Part>) -> Result<(), FrameError> {
-        let bytes = encode_tiles(img, tiles, refs, key, self.options.quality)?;
-        if bytes.len() <= self.options.max_part_bytes || tiles.len() <= 1 {
-            let carried = (tiles.len() + refs.copies.len() + refs.reused.len() + refs.fills.len()) as u32;
-            out.push(Part { bytes, key, tiles: carried });
-            return Ok(());
+        if tiles.len() <= MAX_MOSAIC_TILES {
+            let bytes = encode_tiles(img, tiles, refs, key, self.options.quality)?;
+            if bytes.len() <= self.options.max_part_bytes || tiles.len() <= 1 {
+                let carried = (tiles.len() + refs.copies.len() + refs.reused.len() + refs.fills.len()) as u32;
+                out.push(Part { bytes, key, tiles: carried });
+                return Ok(());
+            }
         }
         let (a, b) = tiles.split_at(tiles.len() / 2);
         self.split(img, a, refs, key, out)?;

@@ -252,6 +252,23 @@ async fn screen_recording_on_real_x11() {
     team.wait_applied(agent.id).await;
     x.stop();
     drop(x);
+    // First a display the codec cannot take (wider than 16,384 pixels):
+    // each frame is skipped and counted, said in `candor agent status`, and
+    // the agent goes on recording once the display can be encoded again.
+    let mut wide = Display::start_full(n, None, "16400x8x24");
+    let status = || {
+        let out =
+            std::process::Command::new(BIN).args(["agent", "status", "--config"]).arg(agent.config_path()).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or_default()
+    };
+    wait_until(Duration::from_secs(60), "frames skipped as unencodable, in the agent's status", async || {
+        let s = status();
+        s.contains("screen frames skipped") && s.contains("encoding") && s.contains("16400x8")
+    })
+    .await;
+    assert_eq!(agent.exited(), None, "the agent is still running");
+    wide.stop();
+    drop(wide);
     let mut y = Display::start_full(n, None, "1000x700x16");
     y.spawn("xterm", &["-T", "Sixteen", "-bg", "#30a030"]);
     wait_until(Duration::from_secs(20), "a key frame of the new display", async || {

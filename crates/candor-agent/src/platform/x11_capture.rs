@@ -8,7 +8,7 @@
 //! monitor added or removed simply changes the next frame's size.
 
 use super::x11::{connect, property, window_info, Atoms, Target};
-use super::WindowInfo;
+use super::{CaptureError as Error, Rect, Screen, WindowInfo};
 use candor_screen::Image;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use x11rb::connection::{Connection, RequestConnection as _};
@@ -17,19 +17,8 @@ use x11rb::protocol::shm::ConnectionExt as _;
 use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, ImageFormat, MapState, Window};
 use x11rb::rust_connection::RustConnection;
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
-
 /// Largest root window captured (pixels); beyond it a capture is refused.
 const MAX_PIXELS: usize = 16_384 * 8_192;
-
-/// A window of a program the policy hides, where it is on the root.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rect {
-    pub x: i32,
-    pub y: i32,
-    pub width: u32,
-    pub height: u32,
-}
 
 struct Shm {
     seg: u32,
@@ -111,28 +100,6 @@ impl Grabber {
         Ok(Grabber { conn, root, atoms, xres, format, shm: None, shm_ok })
     }
 
-    /// Capture the whole root window.
-    pub fn grab(&mut self) -> Result<Image, Error> {
-        let g = self.conn.get_geometry(self.root)?.reply()?;
-        let (w, h) = (g.width as usize, g.height as usize);
-        if w == 0 || h == 0 || w * h > MAX_PIXELS {
-            return Err(format!("unsupported screen size {w}x{h}").into());
-        }
-        let len = w * h * self.format.bytes_pp;
-        if self.shm_ok {
-            match self.grab_shm(w, h, len) {
-                Ok(img) => return Ok(img),
-                Err(e) => {
-                    tracing::info!(error = %e, "MIT-SHM capture unavailable; using GetImage");
-                    self.shm_ok = false;
-                    self.shm = None;
-                }
-            }
-        }
-        let reply = self.conn.get_image(ImageFormat::Z_PIXMAP, self.root, 0, 0, w as u16, h as u16, !0)?.reply()?;
-        self.convert(&reply.data, w, h)
-    }
-
     fn grab_shm(&mut self, w: usize, h: usize, len: usize) -> Result<Image, Error> {
         if self.shm.as_ref().is_none_or(|s| s.len < len) {
             if let Some(old) = self.shm.take() {
@@ -183,14 +150,38 @@ impl Grabber {
         }
         Ok(img)
     }
+}
+
+impl Screen for Grabber {
+    /// Capture the whole root window.
+    fn grab(&mut self) -> Result<Image, Error> {
+        let g = self.conn.get_geometry(self.root)?.reply()?;
+        let (w, h) = (g.width as usize, g.height as usize);
+        if w == 0 || h == 0 || w * h > MAX_PIXELS {
+            return Err(format!("unsupported screen size {w}x{h}").into());
+        }
+        let len = w * h * self.format.bytes_pp;
+        if self.shm_ok {
+            match self.grab_shm(w, h, len) {
+                Ok(img) => return Ok(img),
+                Err(e) => {
+                    tracing::info!(error = %e, "MIT-SHM capture unavailable; using GetImage");
+                    self.shm_ok = false;
+                    self.shm = None;
+                }
+            }
+        }
+        let reply = self.conn.get_image(ImageFormat::Z_PIXMAP, self.root, 0, 0, w as u16, h as u16, !0)?.reply()?;
+        self.convert(&reply.data, w, h)
+    }
 
     /// Milliseconds since the last input.
-    pub fn idle_ms(&self) -> Result<u64, Error> {
+    fn idle_ms(&self) -> Result<u64, Error> {
         Ok(self.conn.screensaver_query_info(self.root)?.reply()?.ms_since_user_input as u64)
     }
 
     /// The focused window, as the activity watcher describes it.
-    pub fn focused(&self) -> Option<WindowInfo> {
+    fn focused(&self) -> Option<WindowInfo> {
         let active = property(&self.conn, self.root, self.atoms.active, AtomEnum::WINDOW.into())
             .filter(|v| v.len() >= 4)
             .map(|v| u32::from_ne_bytes([v[0], v[1], v[2], v[3]]))
@@ -198,12 +189,9 @@ impl Grabber {
         Some(window_info(&self.conn, &self.atoms, active, self.xres))
     }
 
-    /// Where the visible windows are of programs whose executable's file
-    /// name is in `names`, or whose title matches `titles`. Only owners the
-    /// server vouches for (X-Resource) count: a window cannot escape hiding by
-    /// lying about its pid, and when owners cannot be told, the caller skips
-    /// the frame.
-    pub fn windows_of(&self, names: &[String], titles: Option<&regex::Regex>) -> Result<Vec<Rect>, Error> {
+    /// Only owners the server vouches for (X-Resource) count: a window
+    /// cannot escape hiding by lying about its pid.
+    fn windows_of(&self, names: &[String], titles: Option<&regex::Regex>) -> Result<Vec<Rect>, Error> {
         let mut out = Vec::new();
         if names.is_empty() && titles.is_none() {
             return Ok(out);
@@ -249,24 +237,12 @@ impl Grabber {
     }
 }
 
-/// Paint `rects` a flat grey: hidden windows' pixels never leave the machine.
-pub fn blank(img: &mut Image, rects: &[Rect]) {
-    let (w, h) = (img.width as i64, img.height as i64);
-    for r in rects {
-        let (x0, y0) = ((r.x as i64).clamp(0, w), (r.y as i64).clamp(0, h));
-        let (x1, y1) = ((r.x as i64 + r.width as i64).clamp(0, w), (r.y as i64 + r.height as i64).clamp(0, h));
-        for y in y0..y1 {
-            let row = (y * w) as usize;
-            img.rgb[(row + x0 as usize) * 3..(row + x1 as usize) * 3].fill(0x80);
-        }
-    }
-}
-
 // SAFETY: the mapping is owned by the grabber and used from one thread at a time.
 unsafe impl Send for Shm {}
 
 #[cfg(test)]
 mod tests {
+    use super::super::blank;
     use super::*;
 
     #[test]

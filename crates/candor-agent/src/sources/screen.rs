@@ -15,7 +15,7 @@ use crate::gate::Recorder;
 use crate::notices::Notices;
 use crate::platform::sessions::{self, GraphicalSession};
 use crate::platform::x11::Target;
-use crate::platform::x11_capture::{blank, Grabber};
+use crate::platform::{blank, open_screen, Screen};
 use crate::spool::Record;
 use crate::Stop;
 use base64::Engine as _;
@@ -46,7 +46,7 @@ fn running_exes() -> Vec<String> {
 }
 
 /// Why recording should go on now (`None`: it should not).
-fn reason(opts: &ScreenOptions, grabber: &Grabber, title_re: Option<&regex::Regex>) -> Option<String> {
+fn reason(opts: &ScreenOptions, grabber: &dyn Screen, title_re: Option<&regex::Regex>) -> Option<String> {
     match opts.trigger {
         Trigger::Interval => Some("interval".into()),
         Trigger::Running => {
@@ -120,7 +120,7 @@ impl Display {
     }
 
     fn run(self) {
-        let mut grabber: Option<Grabber> = None;
+        let mut grabber: Option<Box<dyn Screen>> = None;
         let mut backoff = Duration::from_millis(500);
         let mut encoder: Option<(u8, Encoder)> = None;
         let mut title_re = Pattern::default();
@@ -132,7 +132,7 @@ impl Display {
             let now_ms = candor_proto::now_ms();
             let g = match &mut grabber {
                 Some(g) => g,
-                None => match Grabber::connect(&self.target) {
+                None => match open_screen(&self.target) {
                     Ok(g) => {
                         backoff = Duration::from_millis(500);
                         grabber.insert(g)
@@ -151,7 +151,7 @@ impl Display {
                 opts.pause_idle_secs > 0 && g.idle_ms().is_ok_and(|ms| ms >= u64::from(opts.pause_idle_secs) * 1000);
             let locked = self.locked.load(Ordering::Relaxed);
             let why = (!idle && !locked && self.recorder.collecting(Category::Screen, now_ms))
-                .then(|| reason(&opts, g, title_re.get()))
+                .then(|| reason(&opts, g.as_ref(), title_re.get()))
                 .flatten();
             if why != recording {
                 match &why {

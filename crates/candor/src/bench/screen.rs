@@ -11,8 +11,8 @@
 //! so an hour of session (360 captures) takes a few minutes to record.
 
 use anyhow::Context;
+use candor_agent::platform::open_screen;
 use candor_agent::platform::x11::Target;
-use candor_agent::platform::x11_capture::Grabber;
 use candor_screen::{ssim::ssim, Canvas, Encoder, EncoderOptions, Image};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -215,7 +215,7 @@ impl Session {
 fn record(b: &ScreenBench, dir: &Path, path: &Path) -> anyhow::Result<f64> {
     let session = Session::start(dir)?;
     let target = Target { display: Some(session.display.clone()), ..Default::default() };
-    let mut grabber = Grabber::connect(&target).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut grabber = open_screen(&target).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut out = BufWriter::new(std::fs::File::create(path)?);
     let mut grab_ns = 0u128;
     for i in 0..b.frames {
@@ -365,11 +365,12 @@ pub fn run(b: ScreenBench) -> anyhow::Result<()> {
         record(&b, dir.path(), &raw)?
     };
     let n = b.frames;
-    eprintln!("Candor tile codec: searching the lowest JPEG quality that keeps every frame ≥ {}", b.gate);
-    let ours = cheapest(5, 95, false, b.gate, |q| candor(&raw, n, q, false))?;
+    eprintln!("Candor tile codec: searching the lowest WebP quality that keeps every frame ≥ {}", b.gate);
+    let ours = cheapest(0, 100, false, b.gate, |q| candor(&raw, n, q, false))?;
     if b.verbose {
         candor(&raw, n, ours.setting, true)?;
     }
+    let default = candor(&raw, n, u32::from(candor_screen::encode::DEFAULT_QUALITY), false)?;
     eprintln!("x264 (default GOP): searching the highest CRF that keeps every frame ≥ {}", b.gate);
     let gop = cheapest(10, 51, true, b.gate, |c| x264(&raw, dir.path(), n, c, false))?;
     eprintln!("x264 all-intra: searching the highest CRF that keeps every frame ≥ {}", b.gate);
@@ -378,7 +379,8 @@ pub fn run(b: ScreenBench) -> anyhow::Result<()> {
         "session: {n} captures of {W}x{H} (one per simulated 10 s: {:.1} h), capture {grab_ms:.1} ms/frame (MIT-SHM)",
         n as f64 / 360.0
     );
-    line("candor tiles (JPEG q)", &ours, n);
+    line("candor tiles (WebP q)", &ours, n);
+    line("candor tiles, default quality", &default, n);
     line("x264 medium (CRF)", &gop, n);
     line("x264 medium all-intra (CRF)", &intra, n);
     println!(
