@@ -38,6 +38,8 @@ struct Fields {
     people: Field,
     room: Field,
     kind: Field,
+    /// [`crate::consent::key`]s of the (contact, scope)s the message depends on.
+    consent: Field,
 }
 
 /// What the index needs of one message.
@@ -61,8 +63,12 @@ pub struct SearchQuery {
     pub people: Vec<String>,
     pub room: Option<String>,
     pub kind: Option<String>,
-    /// Messages with any of these taking part are left out (consent).
+    /// Messages with any of these taking part are left out (employees
+    /// without chat consent).
     pub hidden: Vec<String>,
+    /// Messages depending on any of these [`crate::consent::key`]s are left
+    /// out (contacts who have not agreed in that conversation).
+    pub hidden_keys: Vec<String>,
     pub limit: usize,
     pub offset: usize,
 }
@@ -94,17 +100,27 @@ fn schema() -> (Schema, Fields) {
         people: b.add_text_field("people", STRING),
         room: b.add_text_field("room", STRING),
         kind: b.add_text_field("kind", STRING),
+        consent: b.add_text_field("consent", STRING),
     };
     (b.build(), f)
 }
 
 impl ChatIndex {
-    /// Opens the index in `dir`, creating it if needed.
+    /// Opens the index in `dir`, creating it if needed. An index of another
+    /// schema (an older version's) is emptied: it is rebuilt from the store,
+    /// as [`ChatIndex::indexed_upto`] then says 0.
     pub fn open(dir: &Path) -> Result<ChatIndex, IndexError> {
-        std::fs::create_dir_all(dir).map_err(|e| IndexError::Directory(format!("{}: {e}", dir.display())))?;
+        let bad_dir = |e: &dyn std::fmt::Display| IndexError::Directory(format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(|e| bad_dir(&e))?;
         let (schema, f) = schema();
-        let mmap = tantivy::directory::MmapDirectory::open(dir)
-            .map_err(|e| IndexError::Directory(format!("{}: {e}", dir.display())))?;
+        let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| bad_dir(&e))?;
+        if Index::exists(&mmap).map_err(|e| bad_dir(&e))? && Index::open(mmap.clone())?.schema() != schema {
+            tracing::warn!(dir = %dir.display(), "the chat index has an older schema; rebuilding it");
+            for entry in std::fs::read_dir(dir).map_err(|e| bad_dir(&e))? {
+                let path = entry.map_err(|e| bad_dir(&e))?.path();
+                std::fs::remove_file(&path).map_err(|e| bad_dir(&e))?;
+            }
+        }
         Self::with(Index::open_or_create(mmap, schema)?, f)
     }
 
@@ -132,6 +148,9 @@ impl ChatIndex {
         }
         doc.add_text(f.room, e.room);
         doc.add_text(f.kind, e.kind);
+        for (contact, scope) in crate::consent::pairs(&e.people, e.room) {
+            doc.add_text(f.consent, crate::consent::key(&contact, &scope));
+        }
         self.writer().add_document(doc)?;
         Ok(())
     }
@@ -211,9 +230,11 @@ impl ChatIndex {
             let hi = q.to_ms.map_or(Bound::Unbounded, |v| Bound::Excluded(Term::from_field_i64(f.ts, v)));
             must.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
         }
-        if !q.hidden.is_empty() {
-            let terms = q.hidden.iter().map(|h| Term::from_field_text(f.people, h));
-            must.push((Occur::MustNot, Box::new(TermSetQuery::new(terms))));
+        for (field, hidden) in [(f.people, &q.hidden), (f.consent, &q.hidden_keys)] {
+            if !hidden.is_empty() {
+                let terms = hidden.iter().map(|h| Term::from_field_text(field, h));
+                must.push((Occur::MustNot, Box::new(TermSetQuery::new(terms))));
+            }
         }
         let query = BooleanQuery::new(must);
         let searcher = self.reader.searcher();
@@ -286,6 +307,27 @@ mod tests {
         assert_eq!(find(&idx, ""), [0, 1, 2, 3, 4, 5]);
     }
 
+    /// An index written by a version without the consent field is emptied
+    /// on open, so the server rebuilds it from the store.
+    #[test]
+    fn an_older_schema_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut b = Schema::builder();
+            let msg = b.add_u64_field("msg", NumericOptions::default() | INDEXED | FAST);
+            let index = Index::create_in_dir(dir.path(), b.build()).unwrap();
+            let mut w: IndexWriter = index.writer(15_000_000).unwrap();
+            let mut doc = TantivyDocument::default();
+            doc.add_u64(msg, 1);
+            w.add_document(doc).unwrap();
+            let mut prepared = w.prepare_commit().unwrap();
+            prepared.set_payload("1");
+            prepared.commit().unwrap();
+        }
+        let idx = ChatIndex::open(dir.path()).unwrap();
+        assert_eq!((idx.indexed_upto().unwrap(), idx.len()), (0, 0));
+    }
+
     #[test]
     fn filters_and_hidden_people() {
         let (_d, idx) = index_of(&["报价一", "报价二", "报价三"]);
@@ -296,6 +338,13 @@ mod tests {
         assert_eq!(q(vec![], vec![]), [2, 1, 0], "newest first");
         assert_eq!(q(vec!["lisi".into()], vec![]), [1]);
         assert_eq!(q(vec![], vec!["wmExternal".into()]), [1]);
+        // wmExternal has not agreed in its chat with zhangsan (messages 0 and 2).
+        let keyed = |keys: Vec<String>| {
+            let q = SearchQuery { text: "报价".into(), hidden_keys: keys, limit: 10, ..Default::default() };
+            idx.search(&q).unwrap().ids.iter().map(|h| h.1).collect::<Vec<_>>()
+        };
+        assert_eq!(keyed(vec![crate::consent::key("wmExternal", "user:zhangsan")]), [1]);
+        assert_eq!(keyed(vec![crate::consent::key("wmExternal", "user:lisi")]), [2, 1, 0]);
         let ranged = SearchQuery {
             text: "报价".into(),
             from_ms: Some(1001),

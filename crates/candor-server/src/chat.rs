@@ -1,11 +1,11 @@
-//! Chat audit on the server. Messages from an import (and, later, the WeCom
-//! archive connector) are taken in here: stored once by msgid, indexed for
-//! substring search, scanned by the DLP rules, errors kept. Visibility
-//! follows consent: a message is hidden while any external contact in it has
-//! not agreed to archiving, or any employee in it has not consented to chat
-//! collection.
+//! Chat audit on the server. Messages from an import or the WeCom archive
+//! connector are taken in here: stored once by msgid, indexed for substring
+//! search, scanned by the DLP rules, errors kept. Visibility follows consent
+//! ([`Visibility`]): a message is hidden while an external contact in it has
+//! not agreed to archiving in that conversation, or an employee in it has not
+//! consented to chat collection.
 
-use crate::store::{NewAlert, Store, StoreError};
+use crate::store::{ChatRow, NewAlert, Store, StoreError};
 use candor_chat::index::{ChatIndex, Entry, Hits, SearchQuery};
 use candor_chat::message::ChatMessage;
 use candor_dlp::{RuleSet, RuleSpec};
@@ -181,11 +181,11 @@ impl Chat {
         if rules.is_empty() {
             return Ok(0);
         }
-        let hidden: HashSet<String> = hidden_people(store)?.into_iter().collect();
+        let visibility = Visibility::now(store)?;
         let mut raised = 0;
         for &(k, id) in new_ids {
             let m = &msgs[k];
-            if m.text.is_empty() || participants(&m.from, &m.tolist).any(|p| hidden.contains(p)) {
+            if m.text.is_empty() || !visibility.shows(&m.from, &m.tolist, &m.roomid) {
                 continue;
             }
             let scan = rules.scan(&m.text);
@@ -214,38 +214,104 @@ impl Chat {
         Ok(raised)
     }
 
-    /// Search, leaving out what consent hides.
-    pub fn search(&self, store: &dyn Store, mut q: SearchQuery) -> crate::store::Result<Hits> {
-        q.hidden = hidden_people(store)?;
-        self.index.search(&q).map_err(|e| match e {
+    /// Search, leaving out what consent hides: how many messages match, and
+    /// the page `q.offset..` of `q.limit` rows in the order asked. Relevance
+    /// orders the [`RANKED`] newest matches ([`candor_chat::rank`]).
+    pub fn search(
+        &self,
+        store: &dyn Store,
+        mut q: SearchQuery,
+        order: Order,
+    ) -> crate::store::Result<(usize, Vec<ChatRow>)> {
+        let visibility = Visibility::now(store)?;
+        q.hidden = visibility.people.into_iter().collect();
+        q.hidden_keys = visibility.scopes.iter().map(|(c, s)| candor_chat::consent::key(c, s)).collect();
+        let ranked = order == Order::Relevance && !q.text.is_empty();
+        let page = (q.offset, q.limit);
+        if ranked {
+            (q.offset, q.limit) = (0, RANKED);
+        }
+        let hits: Hits = self.index.search(&q).map_err(|e| match e {
             candor_chat::index::IndexError::QueryTooLong => StoreError::Invalid(e.to_string()),
             other => backend(other),
-        })
+        })?;
+        let mut ids: Vec<u64> = hits.ids.iter().map(|h| h.1).collect();
+        let mut rows: HashMap<u64, ChatRow> = store.chat_rows(&ids)?.into_iter().map(|r| (r.id, r)).collect();
+        if ranked {
+            let candidates: Vec<(u64, i64, &str)> =
+                hits.ids.iter().filter_map(|&(ts, id)| Some((id, ts, rows.get(&id)?.text.as_str()))).collect();
+            ids = candor_chat::rank::order(&q.text, &candidates).into_iter().skip(page.0).take(page.1).collect();
+        }
+        Ok((hits.total, ids.iter().filter_map(|id| rows.remove(id)).collect()))
     }
 }
 
-/// Everyone whose chats may not be shown now: external contacts whose latest
-/// archiving consent is not "agree" (or who never answered), and people of
-/// the company without a granted chat consent (or not known as employees).
-pub fn hidden_people(store: &dyn Store) -> crate::store::Result<Vec<String>> {
-    let agreed: HashSet<String> =
-        store.contact_consents()?.into_iter().filter(|c| c.agree).map(|c| c.contact).collect();
-    let usernames: HashMap<u64, String> =
-        store.employees()?.into_iter().filter_map(|e| e.username.map(|u| (e.id, u))).collect();
-    // Consents come in id order: the last one per employee is in force.
-    let mut chat_consent: HashMap<u64, bool> = HashMap::new();
-    for c in store.consents(None)?.into_iter().filter(|c| c.category == Category::Chat) {
-        chat_consent.insert(c.employee_id, c.granted);
+/// Matches a relevance order looks at: the newest this many.
+pub const RANKED: usize = 1000;
+
+/// How search results are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    #[default]
+    Newest,
+    /// Whole-word occurrences first ([`candor_chat::rank`]), among the [`RANKED`] newest.
+    Relevance,
+}
+
+/// What consent lets be shown now: people of the company without a granted
+/// chat consent (or not known as employees) hide every message they take
+/// part in; an external contact hides the messages of each conversation
+/// (scope, [`candor_chat::consent`]) where their latest archiving consent is
+/// not "agree" or was never given.
+pub struct Visibility {
+    pub people: HashSet<String>,
+    /// (contact, scope)s not agreed.
+    pub scopes: HashSet<(String, String)>,
+}
+
+impl Visibility {
+    pub fn now(store: &dyn Store) -> crate::store::Result<Visibility> {
+        let usernames: HashMap<u64, String> =
+            store.employees()?.into_iter().filter_map(|e| e.username.map(|u| (e.id, u))).collect();
+        // Consents come in id order: the last one per employee is in force.
+        let mut chat_consent: HashMap<u64, bool> = HashMap::new();
+        for c in store.consents(None)?.into_iter().filter(|c| c.category == Category::Chat) {
+            chat_consent.insert(c.employee_id, c.granted);
+        }
+        let consenting: HashSet<&str> = chat_consent
+            .iter()
+            .filter(|(_, granted)| **granted)
+            .filter_map(|(id, _)| usernames.get(id).map(String::as_str))
+            .collect();
+        let people = store
+            .chat_people()?
+            .into_iter()
+            .filter(|p| !p.external && !consenting.contains(p.id.as_str()))
+            .map(|p| p.id)
+            .collect();
+        // A record for the contact as a whole (scope "") counts in every
+        // scope; the later of it and the scope's own decides.
+        let latest: HashMap<(String, String), (i64, bool)> =
+            store.contact_consents()?.into_iter().map(|c| ((c.contact, c.scope), (c.ts_ms, c.agree))).collect();
+        let in_force = |contact: &str, scope: &str| {
+            let own = latest.get(&(contact.to_string(), scope.to_string()));
+            let whole = latest.get(&(contact.to_string(), String::new()));
+            match (own, whole) {
+                (Some(a), Some(b)) if b.0 > a.0 => b.1,
+                (Some(a), _) => a.1,
+                (None, Some(b)) => b.1,
+                (None, None) => false,
+            }
+        };
+        let scopes = store.chat_scopes()?.into_iter().filter(|(contact, scope)| !in_force(contact, scope)).collect();
+        Ok(Visibility { people, scopes })
     }
-    let consenting: HashSet<&str> = chat_consent
-        .iter()
-        .filter(|(_, granted)| **granted)
-        .filter_map(|(id, _)| usernames.get(id).map(String::as_str))
-        .collect();
-    Ok(store
-        .chat_people()?
-        .into_iter()
-        .filter(|p| if p.external { !agreed.contains(&p.id) } else { !consenting.contains(p.id.as_str()) })
-        .map(|p| p.id)
-        .collect())
+
+    /// Whether a message of `from` to `tolist` (in `roomid`, if any) may be shown.
+    pub fn shows(&self, from: &str, tolist: &[String], roomid: &str) -> bool {
+        let people: Vec<&str> = participants(from, tolist).collect();
+        !people.iter().any(|p| self.people.contains(*p))
+            && candor_chat::consent::pairs(&people, roomid).iter().all(|p| !self.scopes.contains(p))
+    }
 }

@@ -7,11 +7,12 @@
 //! contact consent history (source `api`), next to what agree/disagree
 //! messages say.
 //!
-//! WeCom answers per employee–contact pair; Candor keeps consent per contact,
-//! and the latest status by time wins (see decision 0013).
+//! WeCom answers per employee–contact pair and per room, and Candor keeps
+//! consent the same way ([`candor_chat::consent`] scopes; decision 0013).
 
 use crate::config::WecomConfig;
-use crate::store::{ChatRoomName, Store};
+use crate::store::{ChatRoomName, ContactConsent, Store};
+use candor_chat::consent;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,14 +25,6 @@ pub struct QyApi {
     base: String,
     corpid: String,
     secret: String,
-}
-
-/// One contact's archiving status as the API reports it.
-#[derive(Debug, PartialEq)]
-pub struct Agreement {
-    pub contact: String,
-    pub agree: bool,
-    pub ts_ms: i64,
 }
 
 impl QyApi {
@@ -70,7 +63,8 @@ impl QyApi {
         Self::checked(resp, path).await
     }
 
-    fn agreements(v: &Value) -> Vec<Agreement> {
+    /// The statuses in an answer, each in the scope `scope` gives it.
+    fn agreements(v: &Value, scope: impl Fn(&Value) -> Option<String>) -> Vec<ContactConsent> {
         let Some(list) = v.get("agreeinfo").and_then(Value::as_array) else { return Vec::new() };
         list.iter()
             .filter_map(|a| {
@@ -78,28 +72,33 @@ impl QyApi {
                 let contact = a.get("exteranalopenid").and_then(Value::as_str)?.to_string();
                 let status = a.get("agree_status").and_then(Value::as_str)?;
                 let secs = a.get("status_change_time").and_then(Value::as_i64).unwrap_or(0);
-                Some(Agreement {
+                Some(ContactConsent {
                     contact,
+                    scope: scope(a)?,
                     agree: matches!(status, "Agree" | "Default_Agree"),
                     ts_ms: secs.saturating_mul(1000),
+                    source: "api".into(),
                 })
             })
             .collect()
     }
 
-    /// Status of each (employee userid, external contact) pair.
-    pub async fn single(&self, token: &str, pairs: &[(String, String)]) -> anyhow::Result<Vec<Agreement>> {
+    /// Status of each (employee userid, external contact) pair, in the
+    /// scope of that employee's one-to-one chat.
+    pub async fn single(&self, token: &str, pairs: &[(String, String)]) -> anyhow::Result<Vec<ContactConsent>> {
         let mut out = Vec::new();
         for chunk in pairs.chunks(PAIRS_PER_CALL) {
             let info: Vec<Value> = chunk.iter().map(|(u, c)| json!({"userid": u, "exteranalopenid": c})).collect();
-            out.extend(Self::agreements(&self.post(token, "check_single_agree", json!({"info": info})).await?));
+            let v = self.post(token, "check_single_agree", json!({"info": info})).await?;
+            out.extend(Self::agreements(&v, |a| a.get("userid").and_then(Value::as_str).map(consent::user)));
         }
         Ok(out)
     }
 
-    /// Status of the external contacts in a group chat.
-    pub async fn room(&self, token: &str, roomid: &str) -> anyhow::Result<Vec<Agreement>> {
-        Ok(Self::agreements(&self.post(token, "check_room_agree", json!({"roomid": roomid})).await?))
+    /// Status of the external contacts in a group chat, in its scope.
+    pub async fn room(&self, token: &str, roomid: &str) -> anyhow::Result<Vec<ContactConsent>> {
+        let v = self.post(token, "check_room_agree", json!({"roomid": roomid})).await?;
+        Ok(Self::agreements(&v, |_| Some(consent::room(roomid))))
     }
 
     /// The employees whose chats WeCom archives (`get_permit_user_list`, all editions).
@@ -163,7 +162,7 @@ pub async fn sync(api: &QyApi, store: &Arc<dyn Store>) -> anyhow::Result<Synced>
         let now = candor_proto::now_ms();
         s.set_chat_permit_users(&permitted, now)?;
         for a in &found {
-            s.record_contact_consent(&a.contact, a.agree, a.ts_ms, "api")?;
+            s.record_contact_consent(a)?;
         }
         for r in &named {
             s.set_chat_room_name(r, now)?;

@@ -2,8 +2,9 @@
 //! messages of every type imported (with bad lines among them), stored once,
 //! searched by substring with recall and precision checked against a
 //! brute-force scan of the generated corpus for every query, consent hiding
-//! (external contacts who never agreed or later declined; employees without
-//! chat consent), DLP alerts with masked evidence only for visible messages,
+//! (external contacts who never agreed or later declined, per conversation:
+//! one who agreed with one employee stays hidden with another; employees
+//! without chat consent), DLP alerts with masked evidence only for visible messages,
 //! the access log, an index rebuilt after it was lost, retention with a legal
 //! hold, and the console page in real Chromium.
 
@@ -68,6 +69,32 @@ struct Gen {
     msgid: String,
     text: String,
     people: Vec<String>,
+    room: String,
+}
+
+/// Consent as this test models it, apart from the server's code: an employee
+/// without chat consent hides every message they take part in; an external
+/// contact (`wo…`, `wm…`) hides the messages of each conversation where they
+/// have not agreed — a room, or their one-to-one chat with one employee.
+struct Shown<'a> {
+    unconsented: &'a [&'a str],
+    /// (contact, "room:<id>" or "user:<employee>")
+    agreed: &'a [(&'a str, &'a str)],
+}
+
+impl Shown<'_> {
+    fn shows(&self, g: &Gen) -> bool {
+        let external = |p: &str| p.starts_with("wo") || p.starts_with("wm");
+        let agreed = |c: &str, scope: String| self.agreed.iter().any(|(a, s)| *a == c && *s == scope);
+        !g.people.iter().any(|p| self.unconsented.contains(&p.as_str()))
+            && g.people.iter().filter(|c| external(c)).all(|c| {
+                if g.room.is_empty() {
+                    g.people.iter().filter(|e| !external(e)).all(|e| agreed(c, format!("user:{e}")))
+                } else {
+                    agreed(c, format!("room:{}", g.room))
+                }
+            })
+    }
 }
 
 fn phrase(rng: &mut StdRng) -> String {
@@ -89,6 +116,8 @@ fn corpus(n: usize, start_ms: i64) -> Vec<Gen> {
         ("wangwu", &["wmNever02"], ""),
         ("wangwu", &["woLater03"], ""),
         ("zhangsan", &["wangwu", "wmAgree01"], "wrRoom1"),
+        // wmAgree01 agreed with zhangsan, not with wangwu.
+        ("wangwu", &["wmAgree01"], ""),
     ];
     let mut out = Vec::new();
     for i in 0..n {
@@ -163,7 +192,7 @@ fn corpus(n: usize, start_ms: i64) -> Vec<Gen> {
             line = line.replace("\\t", "\t");
         }
         let people = std::iter::once(from).chain(to.iter().copied()).map(String::from).collect();
-        out.push(Gen { line, msgid, text, people });
+        out.push(Gen { line, msgid, text, people, room: room.to_string() });
     }
     out
 }
@@ -334,7 +363,9 @@ fn qyapi(line: &str, body: &str) -> String {
         return json!({"errcode": 40014, "errmsg": "invalid access_token"}).to_string();
     }
     let req: Value = serde_json::from_str(body).unwrap_or_default();
-    let status = |c: &str| if c == "woLater03" { "Disagree" } else { "Agree" };
+    // wmAgree01 agrees with zhangsan, not with wangwu; woLater03 declines.
+    let status =
+        |u: &Value, c: &str| if c == "woLater03" || (c == "wmAgree01" && u == "wangwu") { "Disagree" } else { "Agree" };
     if line.contains("/msgaudit/get_permit_user_list") {
         // zhaoliu chats with a contact but is not archived: the sync must not ask about that pair.
         return json!({"errcode": 0, "errmsg": "ok", "ids": ["zhangsan", "wangwu"]}).to_string();
@@ -354,7 +385,7 @@ fn qyapi(line: &str, body: &str) -> String {
             .iter()
             .map(|p| {
                 let c = p["exteranalopenid"].as_str().unwrap_or("");
-                json!({"userid": p["userid"], "exteranalopenid": c, "agree_status": status(c), "status_change_time": now})
+                json!({"userid": p["userid"], "exteranalopenid": c, "agree_status": status(&p["userid"], c), "status_change_time": now})
             })
             .collect()
     } else if line.contains("/msgaudit/check_room_agree") && req["roomid"] == "wrRoom1" {
@@ -392,21 +423,22 @@ async fn chat_import_search_consent_dlp_and_console() {
     let start = candor_proto::now_ms() - 86_400_000;
     let n = 3000;
     let gens = corpus(n, start);
-    let agree = |id: &str, who: &str, to: &str, ts: i64, kind: &str| {
-        json!({"msgid": id, "action": "send", "from": who, "tolist": [to], "roomid": "", "msgtime": ts, "msgtype": kind,
+    let agree = |id: &str, who: &str, to: &[&str], room: &str, ts: i64, kind: &str| {
+        json!({"msgid": id, "action": "send", "from": who, "tolist": to, "roomid": room, "msgtime": ts, "msgtype": kind,
                kind: {"userid": who, format!("{kind}_time"): ts}})
         .to_string()
     };
-    // First half, with consent messages and bad lines among them.
+    // First half, with consent messages (two one-to-one, one in the room) and bad lines among them.
     let mut first: Vec<String> = gens[..n / 2].iter().map(|g| g.line.clone()).collect();
-    first.insert(0, agree("a1", "wmAgree01", "zhangsan", start - 5000, "agree"));
-    first.insert(1, agree("a2", "woLater03", "wangwu", start - 5000, "agree"));
+    first.insert(0, agree("a1", "wmAgree01", &["zhangsan"], "", start - 5000, "agree"));
+    first.insert(1, agree("a2", "woLater03", &["wangwu"], "", start - 5000, "agree"));
     first.insert(2, "{\"msgid\": \"broken".into());
     first.insert(3, r#"{"msgid":"nomsgtime","from":"x","msgtype":"text","text":{"content":"y"}}"#.into());
+    first.insert(4, agree("a3", "wmAgree01", &["zhangsan", "wangwu"], "wrRoom1", start - 5000, "agree"));
     let t0 = std::time::Instant::now();
     let r = import(&team.sec, "jsonl", first.join("\n")).await;
     let first_ms = t0.elapsed().as_millis();
-    assert_eq!((r["stored"].as_u64(), r["errors"].as_u64()), (Some(n as u64 / 2 + 2), Some(2)), "{r}");
+    assert_eq!((r["stored"].as_u64(), r["errors"].as_u64()), (Some(n as u64 / 2 + 3), Some(2)), "{r}");
     assert!(r["first_errors"][0].as_str().unwrap().starts_with("line 3:"), "{r}");
     // The second half, and the first again: stored once.
     let rest: Vec<String> = gens.iter().map(|g| g.line.clone()).collect();
@@ -432,15 +464,16 @@ async fn chat_import_search_consent_dlp_and_console() {
         assert_eq!(seconds, (start + 18_000) / 1000 * 1000, "seconds read as seconds");
     }
 
-    let hidden_now: BTreeSet<&str> = ["lisi", "wmNever02"].into();
-    let check = async |queries: &[String], hidden: &BTreeSet<&str>| -> (usize, usize) {
+    let agreed = [("wmAgree01", "user:zhangsan"), ("woLater03", "user:wangwu"), ("wmAgree01", "room:wrRoom1")];
+    let shown_now = Shown { unconsented: &["lisi"], agreed: &agreed };
+    let check = async |queries: &[String], shown: &Shown<'_>| -> (usize, usize) {
         let mut checked = 0;
         let mut hits = 0;
         for q in queries {
             let fq = fold(q);
             let truth: BTreeSet<String> = gens
                 .iter()
-                .filter(|g| !g.people.iter().any(|p| hidden.contains(p.as_str())))
+                .filter(|g| shown.shows(g))
                 .filter(|g| fold(&g.text).contains(&fq))
                 .map(|g| g.msgid.clone())
                 .collect();
@@ -487,34 +520,46 @@ async fn chat_import_search_consent_dlp_and_console() {
             queries.push(q);
         }
     }
-    let (checked, hits) = check(&queries, &hidden_now).await;
+    let (checked, hits) = check(&queries, &shown_now).await;
     println!("recall 1.0 and precision 1.0 on {checked} queries ({hits} expected hits) against brute force");
 
     // woLater03 declines: that conversation disappears from then on.
     let later = candor_proto::now_ms();
-    import(&team.sec, "jsonl", agree("d1", "woLater03", "wangwu", later, "disagree")).await;
-    let hidden_after: BTreeSet<&str> = ["lisi", "wmNever02", "woLater03"].into();
-    check(&queries[..20], &hidden_after).await;
+    import(&team.sec, "jsonl", agree("d1", "woLater03", &["wangwu"], "", later, "disagree")).await;
+    let agreed_after = [agreed[0], agreed[2]];
+    let shown_after = Shown { unconsented: &["lisi"], agreed: &agreed_after };
+    check(&queries[..20], &shown_after).await;
     let contacts = team.sec.get("/api/v1/chat/contacts").await;
-    let hidden: Vec<&str> = contacts["hidden"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert_eq!(hidden, ["lisi", "wmNever02", "woLater03"], "{contacts}");
+    assert_eq!(contacts["hidden"], json!(["lisi"]), "employees without chat consent: {contacts}");
+    assert_eq!(
+        contacts["hidden_scopes"],
+        json!([{"contact": "wmAgree01", "scope": "user:wangwu"}, {"contact": "wmNever02", "scope": "user:wangwu"},
+               {"contact": "woLater03", "scope": "user:wangwu"}]),
+        "contacts' conversations without agreement: {contacts}"
+    );
+    let scoped: Vec<(&str, &str, bool)> = contacts["consents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["contact"].as_str().unwrap(), c["scope"].as_str().unwrap(), c["agree"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        scoped,
+        [
+            ("wmAgree01", "room:wrRoom1", true),
+            ("wmAgree01", "user:zhangsan", true),
+            ("woLater03", "user:wangwu", false)
+        ]
+    );
 
     // Filters: an employee, a type, a time range.
     let zs = search_all(&team.sec, "", &format!("&employee={}", ids["zhangsan"])).await.0;
-    let truth_zs = gens
-        .iter()
-        .filter(|g| {
-            g.people.contains(&"zhangsan".to_string()) && !g.people.iter().any(|p| hidden_after.contains(p.as_str()))
-        })
-        .count();
-    assert_eq!(zs as usize, truth_zs + 1, "zhangsan's messages (and the agree message sent to him)");
+    let truth_zs = gens.iter().filter(|g| g.people.contains(&"zhangsan".to_string()) && shown_after.shows(g)).count();
+    assert_eq!(zs as usize, truth_zs + 2, "zhangsan's messages (and the two agree messages sent to him)");
     let files = search_all(&team.sec, "", "&type=file").await.0;
     assert_eq!(
         files as usize,
-        gens.iter()
-            .filter(|g| g.line.contains("\"msgtype\":\"file\"")
-                && !g.people.iter().any(|p| hidden_after.contains(p.as_str())))
-            .count()
+        gens.iter().filter(|g| g.line.contains("\"msgtype\":\"file\"") && shown_after.shows(g)).count()
     );
     let ranged = search_all(&team.sec, "", &format!("&from={}&to={}", start + 100_000, start + 200_000)).await.0;
     assert!(ranged > 0 && ranged <= 100, "{ranged}");
@@ -544,11 +589,10 @@ async fn chat_import_search_consent_dlp_and_console() {
     // DLP: visible messages with a valid ID or card number raise one alert each, masked.
     let alerts = team.sec.get("/api/v1/alerts?kind=dlp_chat&limit=1000").await;
     let alerts = alerts.as_array().unwrap();
-    let visible_at_import: BTreeSet<&str> = ["lisi", "wmNever02"].into();
     let expected = gens
         .iter()
         .filter(|g| g.text.contains(VALID_ID) || g.text.contains(CARD))
-        .filter(|g| !g.people.iter().any(|p| visible_at_import.contains(p.as_str())))
+        .filter(|g| shown_now.shows(g))
         .count();
     assert_eq!(alerts.len(), expected, "one alert per visible message with an ID or card number");
     for a in alerts {
@@ -595,6 +639,25 @@ async fn chat_import_search_consent_dlp_and_console() {
     let mail = mails.lock().unwrap().last().cloned().unwrap();
     assert!(mail.contains("Subject: [Candor warning] dlp_chat") && mail.contains("security@example.com"), "{mail}");
 
+    // Relevance: where 华为 stands as a word comes first, though older; newest first by default.
+    import(
+        &team.sec,
+        "csv",
+        "msgid,msgtime,from,tolist,roomid,msgtype,content\n\
+         r1,1700000100,zhangsan,wangwu,,text,华为手机到了\nr2,1700000200,zhangsan,wangwu,,text,为中华为人民服务\n"
+            .into(),
+    )
+    .await;
+    let first = async |order: &str| {
+        let r = team.sec.get(&format!("/api/v1/chat/search?q={}&order={order}", url_escape("华为"))).await;
+        assert_eq!(r["total"], 2, "{r}");
+        r["hits"][0]["text"].as_str().unwrap().to_string()
+    };
+    assert_eq!(first("newest").await, "为中华为人民服务");
+    assert_eq!(first("relevance").await, "华为手机到了");
+    let (s, _) = team.sec.call(reqwest::Method::GET, "/api/v1/chat/search?q=a&order=best", None).await;
+    assert_eq!(s, 400, "an unknown order");
+
     // Every search and conversation opened is in the access log.
     let log = team.aud.get("/api/v1/access-log?limit=1000").await.to_string();
     assert!(log.contains("chat.search") && log.contains("chat.conversation") && log.contains("价单"), "access log");
@@ -605,10 +668,7 @@ async fn chat_import_search_consent_dlp_and_console() {
     server.restart().await;
     let team2 = AdminApi::login(&server.url, &server.ca_fingerprint(), "sec", &team.sec_password).await;
     let (total, _) = search_all(&team2, "价单", "").await;
-    let truth = gens
-        .iter()
-        .filter(|g| !g.people.iter().any(|p| hidden_after.contains(p.as_str())) && g.text.contains("价单"))
-        .count();
+    let truth = gens.iter().filter(|g| shown_after.shows(g) && g.text.contains("价单")).count();
     assert_eq!(total as usize, truth, "rebuilt index finds the same");
 
     // The console page: search, highlights, the conversation.
@@ -867,15 +927,16 @@ async fn chat_archive_through_the_sdk() {
         json!([{"roomid": "wrTeam2", "name": "销售周会", "creator": "zhangsan", "members": 2}]),
         "{contacts}"
     );
-    let hidden: BTreeSet<&str> = ["lisi", "woLater03"].into();
-    let truth = gens
-        .iter()
-        .filter(|g| !g.people.iter().any(|p| hidden.contains(p.as_str())) && g.text.contains("价单"))
-        .count();
+    // What qyapi said per pair and per room, over the agree messages (older).
+    let agreed = [("wmAgree01", "user:zhangsan"), ("wmNever02", "user:wangwu"), ("wmAgree01", "room:wrRoom1")];
+    let shown = Shown { unconsented: &["lisi"], agreed: &agreed };
+    let truth = gens.iter().filter(|g| shown.shows(g) && g.text.contains("价单")).count();
     let (found, _) = search_all(&team.sec, "价单", "").await;
     assert_eq!(found as usize, truth + 1, "corpus hits and the file name 季度报价单.xlsx");
     let contacts = team.sec.get("/api/v1/chat/contacts").await;
-    assert!(contacts["hidden"].to_string().contains("woLater03"), "the late disagree hides: {contacts}");
+    let hidden = contacts["hidden_scopes"].to_string();
+    assert!(hidden.contains(r#"{"contact":"woLater03","scope":"user:wangwu"}"#), "the late disagree hides: {contacts}");
+    assert!(hidden.contains(r#"{"contact":"wmAgree01","scope":"user:wangwu"}"#), "declined with wangwu: {contacts}");
 
     // A restart continues from the cursor: nothing is stored twice.
     server.kill9();

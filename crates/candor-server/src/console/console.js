@@ -617,7 +617,7 @@ async function pageChat(main) {
   const day = (v, end) => v ? new Date(v + "T00:00:00").getTime() + (end ? 86400000 : 0) : null;
   const search = async (f) => {
     const params = new URLSearchParams({ q: f.get("q") || "", limit: "100" });
-    for (const k of ["employee", "contact", "type"]) if (f.get(k)) params.set(k, f.get(k));
+    for (const k of ["employee", "contact", "type", "order"]) if (f.get(k)) params.set(k, f.get(k));
     const from = day(f.get("from")), to = day(f.get("to"), true);
     if (from) params.set("from", from);
     if (to) params.set("to", to);
@@ -637,6 +637,7 @@ async function pageChat(main) {
     h("label", t("employee"), select("employee", [["", t("all")], ...S.employees.filter((e) => e.username).map((e) => [e.id, e.name])])),
     h("label", t("chat_contact"), h("input", { name: "contact", size: 14 })),
     h("label", t("chat_type"), select("type", types.map((x) => [x, x || t("all")]))),
+    h("label", t("chat_order"), select("order", [["newest", t("chat_order_newest")], ["relevance", t("chat_order_relevance")]])),
     h("label", t("from"), h("input", { type: "date", name: "from" })),
     h("label", t("to"), h("input", { type: "date", name: "to" }))], t("chat_search"), search), results, conv);
 
@@ -649,9 +650,12 @@ async function pageChat(main) {
       r.first_errors.length ? h("ul", r.first_errors.map((e) => h("li.mono", e))) : null);
   }));
 
-  main.append(h("h2", t("chat_consent")), h("p.muted", t("chat_consent_help", { n: contacts.hidden.length })),
+  // Consent is per conversation: a one-to-one chat's employee, or a room.
+  const scope = (s) => s.startsWith("user:") ? t("chat_scope_user", { who: s.slice(5) })
+    : s.startsWith("room:") ? t("chat_scope_room", { room: rooms[s.slice(5)] || s.slice(5) }) : t("chat_scope_all");
+  main.append(h("h2", t("chat_consent")), h("p.muted", t("chat_consent_help", { n: contacts.hidden.length, m: contacts.hidden_scopes.length })),
     ...(contacts.archived.length ? [h("p.muted#chat-archived", t("chat_archived", { n: contacts.archived.length, list: contacts.archived.join(", ") }))] : []),
-    h("div#chat-consents", table(["chat_contact", "chat_agree", "time", "chat_source"], contacts.consents.map((c) => ({ cells: [c.contact,
+    h("div#chat-consents", table(["chat_contact", "chat_scope", "chat_agree", "time", "chat_source"], contacts.consents.map((c) => ({ cells: [c.contact, scope(c.scope),
       h("span." + (c.agree ? "ok" : "bad"), t(c.agree ? "chat_agreed" : "chat_declined")), fmtTime(c.ts_ms), c.source] })))));
   if (rules) {
     const area = h("textarea", { name: "rules", rows: 8 }, JSON.stringify(rules, null, 1));

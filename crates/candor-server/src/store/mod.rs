@@ -641,10 +641,13 @@ pub struct ChatPerson {
     pub external: bool,
 }
 
-/// An external contact's archiving consent in force.
+/// An external contact's archiving consent in force in one scope
+/// ([`candor_chat::consent`]: `user:<employee>`, `room:<roomid>`, or empty
+/// for every conversation of the contact).
 #[derive(Debug, Clone, Serialize)]
 pub struct ContactConsent {
     pub contact: String,
+    pub scope: String,
     pub agree: bool,
     pub ts_ms: i64,
     pub source: String,
@@ -685,6 +688,8 @@ pub trait ChatStore {
     fn chat_pairs(&self) -> Result<Vec<(String, String)>>;
     /// Group chats with an external contact in them.
     fn chat_rooms(&self) -> Result<Vec<String>>;
+    /// Every (external contact, scope) the stored messages depend on.
+    fn chat_scopes(&self) -> Result<Vec<(String, String)>>;
     /// Group chats with no external contact (the ones `groupchat/get` names).
     fn chat_internal_rooms(&self) -> Result<Vec<String>>;
     /// Replaces the list of employees WeCom archives.
@@ -692,8 +697,9 @@ pub trait ChatStore {
     fn chat_permit_users(&self) -> Result<Vec<String>>;
     fn set_chat_room_name(&self, room: &ChatRoomName, now: i64) -> Result<()>;
     fn chat_room_names(&self) -> Result<Vec<ChatRoomName>>;
+    /// The latest record per (contact, scope).
     fn contact_consents(&self) -> Result<Vec<ContactConsent>>;
-    fn record_contact_consent(&self, contact: &str, agree: bool, ts_ms: i64, source: &str) -> Result<()>;
+    fn record_contact_consent(&self, c: &ContactConsent) -> Result<()>;
     fn add_chat_errors(&self, source: &str, errors: &[(String, String, Option<String>)], now: i64) -> Result<()>;
     fn chat_errors(&self, limit: u32) -> Result<Vec<ChatError>>;
     /// Ids of purged messages still in the search index.

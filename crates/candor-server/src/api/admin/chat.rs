@@ -5,7 +5,7 @@
 use super::{audit, visible_employee};
 use crate::api::auth::AdminSession;
 use crate::api::{ApiError, AppState, JsonBody, State};
-use crate::chat::{hidden_people, participants, Chat, TakeIn};
+use crate::chat::{Chat, Order, TakeIn, Visibility};
 use crate::roles::Perm;
 use crate::store::{ChatError, ChatRoomName, ChatRow, ContactConsent, Store};
 use axum::body::Bytes;
@@ -17,7 +17,6 @@ use candor_chat::index::SearchQuery;
 use candor_chat::text::highlights;
 use candor_dlp::RuleSpec;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Runs chat work (store and index) on the blocking pool.
@@ -75,6 +74,8 @@ pub struct SearchParams {
     to: Option<i64>,
     limit: Option<usize>,
     offset: Option<usize>,
+    #[serde(default)]
+    order: Order,
 }
 
 #[derive(Serialize)]
@@ -108,13 +109,14 @@ pub async fn search(
         &session.0,
         "chat.search",
         format!(
-            "q={:?} people={} room={} type={} from={} to={}",
+            "q={:?} people={} room={} type={} from={} to={} order={:?}",
             p.q,
             if people.is_empty() { "*".into() } else { people.join(",") },
             p.room.as_deref().unwrap_or("*"),
             p.kind.as_deref().unwrap_or("*"),
             p.from.map_or("*".into(), |v| v.to_string()),
             p.to.map_or("*".into(), |v| v.to_string()),
+            p.order,
         ),
     )
     .await?;
@@ -127,19 +129,14 @@ pub async fn search(
         room: p.room.filter(|r| !r.is_empty()),
         kind: p.kind.filter(|k| !k.is_empty()),
         hidden: Vec::new(),
+        hidden_keys: Vec::new(),
         limit: p.limit.unwrap_or(50).clamp(1, 500),
         offset: p.offset.unwrap_or(0).min(100_000),
     };
-    let (total, rows, order) = chat_op(&state, move |store, chat| {
-        let hits = chat.search(store, q)?;
-        let order: Vec<u64> = hits.ids.iter().map(|h| h.1).collect();
-        Ok((hits.total, store.chat_rows(&order)?, order))
-    })
-    .await?;
-    let mut by_id: HashMap<u64, ChatRow> = rows.into_iter().map(|r| (r.id, r)).collect();
-    let hits = order
-        .iter()
-        .filter_map(|id| by_id.remove(id))
+    let order = p.order;
+    let (total, rows) = chat_op(&state, move |store, chat| chat.search(store, q, order)).await?;
+    let hits = rows
+        .into_iter()
         .map(|m| Hit { highlights: if text.is_empty() { Vec::new() } else { highlights(&m.text, &text) }, message: m })
         .collect();
     Ok(Json(SearchResult { total, hits }))
@@ -162,9 +159,9 @@ pub async fn conversation(
     audit(&state, &session.0, "chat.conversation", format!("message:{id}")).await?;
     let (before, after) = (p.before.unwrap_or(20).min(200), p.after.unwrap_or(20).min(200));
     let rows = chat_op(&state, move |store, _| {
-        let hidden: HashSet<String> = hidden_people(store)?.into_iter().collect();
+        let visibility = Visibility::now(store)?;
         let rows = store.chat_conversation(id, before, after)?;
-        let visible = |r: &ChatRow| !participants(&r.from, &r.tolist).any(|p| hidden.contains(p));
+        let visible = |r: &ChatRow| visibility.shows(&r.from, &r.tolist, &r.roomid);
         if !rows.iter().any(|r| r.id == id && visible(r)) {
             return Err(crate::store::StoreError::NotFound(format!("chat message {id}")));
         }
@@ -176,23 +173,39 @@ pub async fn conversation(
 
 #[derive(Serialize)]
 pub struct Contacts {
-    /// External contacts' archiving consent in force.
+    /// External contacts' archiving consent in force, per scope.
     consents: Vec<ContactConsent>,
-    /// People whose chats are hidden now (no agreement or no consent).
+    /// Employees whose chats are hidden now (no chat consent).
     hidden: Vec<String>,
+    /// External contacts' conversations hidden now (no agreement there):
+    /// `{contact, scope}`.
+    hidden_scopes: Vec<HiddenScope>,
     /// Employees WeCom archives (its permit list, as last synced).
     archived: Vec<String>,
     /// Internal group chats' names (as last synced).
     rooms: Vec<ChatRoomName>,
 }
 
+#[derive(Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HiddenScope {
+    contact: String,
+    scope: String,
+}
+
 pub async fn contacts(state: State, session: AdminSession) -> Result<Json<Contacts>, ApiError> {
     session.require(Perm::ViewChat)?;
     let contacts = state
         .db(|s| {
+            let visibility = Visibility::now(s)?;
+            let mut hidden: Vec<String> = visibility.people.into_iter().collect();
+            hidden.sort();
+            let mut hidden_scopes: Vec<HiddenScope> =
+                visibility.scopes.into_iter().map(|(contact, scope)| HiddenScope { contact, scope }).collect();
+            hidden_scopes.sort();
             Ok(Contacts {
                 consents: s.contact_consents()?,
-                hidden: hidden_people(s)?,
+                hidden,
+                hidden_scopes,
                 archived: s.chat_permit_users()?,
                 rooms: s.chat_room_names()?,
             })

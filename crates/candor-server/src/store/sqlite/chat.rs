@@ -56,8 +56,10 @@ impl ChatStore for SqliteStore {
                 let mut person = tx.prepare_cached("INSERT OR IGNORE INTO chat_people (id, external) VALUES (?1, ?2)")?;
                 let mut recall = tx.prepare_cached("UPDATE chat_messages SET revoked_by = ?1 WHERE msgid = ?2")?;
                 let mut consent = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO chat_contact_consent (contact, agree, ts_ms, source) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR IGNORE INTO chat_contact_consent (contact, scope, agree, ts_ms, source)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
+                let mut scope = tx.prepare_cached("INSERT OR IGNORE INTO chat_scopes (contact, scope) VALUES (?1, ?2)")?;
                 for (k, m) in msgs.iter().enumerate() {
                     let n = insert.execute(params![
                         m.msgid,
@@ -81,14 +83,22 @@ impl ChatStore for SqliteStore {
                     }
                     out.stored += 1;
                     out.new_ids.push((k, tx.last_insert_rowid() as u64));
-                    for p in std::iter::once(&m.from).chain(&m.tolist).filter(|p| !p.is_empty()) {
+                    let people: Vec<&str> =
+                        std::iter::once(&m.from).chain(&m.tolist).map(String::as_str).filter(|p| !p.is_empty()).collect();
+                    for p in &people {
                         person.execute(params![p, is_external(p)])?;
+                    }
+                    for (contact, s) in candor_chat::consent::pairs(&people, &m.roomid) {
+                        scope.execute(params![contact, s])?;
                     }
                     if let Some(pre) = &m.revokes {
                         out.recalls += recall.execute(params![m.msgid, pre])?;
                     }
                     if let Some(cc) = &m.consent {
-                        out.consent_changes += consent.execute(params![cc.contact, cc.agree, cc.ts_ms, source])?;
+                        // In force in this conversation: with its employee, or in its room.
+                        for s in candor_chat::consent::scopes(&cc.contact, people.iter().copied(), &m.roomid) {
+                            out.consent_changes += consent.execute(params![cc.contact, s, cc.agree, cc.ts_ms, source])?;
+                        }
                     }
                 }
             }
@@ -164,30 +174,28 @@ impl ChatStore for SqliteStore {
 
     fn chat_pairs(&self) -> Result<Vec<(String, String)>> {
         self.read(|c| {
-            // `conv` of a one-to-one chat is "pair:<a>\u{1f}<b>" (see `conversation`).
-            let mut st = c.prepare_cached("SELECT DISTINCT conv FROM chat_messages WHERE roomid = ''")?;
-            let convs: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-            Ok(convs
-                .iter()
-                .filter_map(|conv| conv.strip_prefix("pair:")?.split_once('\u{1f}'))
-                .filter_map(|(a, b)| match (is_external(a), is_external(b)) {
-                    (false, true) => Some((a.to_string(), b.to_string())),
-                    (true, false) => Some((b.to_string(), a.to_string())),
-                    _ => None,
-                })
-                .collect())
+            let mut st = c.prepare_cached(
+                "SELECT substr(scope, 6), contact FROM chat_scopes WHERE scope LIKE 'user:%' ORDER BY scope, contact",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 
     fn chat_rooms(&self) -> Result<Vec<String>> {
         self.read(|c| {
             let mut st = c.prepare_cached(
-                // `chat_people.external` was set by `is_external` when the message arrived.
-                "SELECT DISTINCT roomid FROM chat_messages AS m WHERE roomid != ''
-                   AND EXISTS (SELECT 1 FROM chat_people AS p WHERE p.external = 1
-                     AND (p.id = m.sender OR p.id IN (SELECT value FROM json_each(m.receivers))))",
+                "SELECT DISTINCT substr(scope, 6) FROM chat_scopes WHERE scope LIKE 'room:%' ORDER BY 1",
             )?;
             let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn chat_scopes(&self) -> Result<Vec<(String, String)>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT contact, scope FROM chat_scopes")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -251,25 +259,32 @@ impl ChatStore for SqliteStore {
 
     fn contact_consents(&self) -> Result<Vec<ContactConsent>> {
         self.read(|c| {
-            // The latest record per contact (by time, then by arrival).
+            // The latest record per (contact, scope): by time, then by arrival.
             let mut st = c.prepare_cached(
-                "SELECT contact, agree, ts_ms, source FROM chat_contact_consent AS a
-                 WHERE id = (SELECT id FROM chat_contact_consent AS b WHERE b.contact = a.contact
+                "SELECT contact, scope, agree, ts_ms, source FROM chat_contact_consent AS a
+                 WHERE id = (SELECT id FROM chat_contact_consent AS b WHERE b.contact = a.contact AND b.scope = a.scope
                              ORDER BY ts_ms DESC, id DESC LIMIT 1)
-                 ORDER BY contact",
+                 ORDER BY contact, scope",
             )?;
             let rows = st.query_map([], |r| {
-                Ok(ContactConsent { contact: r.get(0)?, agree: r.get(1)?, ts_ms: r.get(2)?, source: r.get(3)? })
+                Ok(ContactConsent {
+                    contact: r.get(0)?,
+                    scope: r.get(1)?,
+                    agree: r.get(2)?,
+                    ts_ms: r.get(3)?,
+                    source: r.get(4)?,
+                })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 
-    fn record_contact_consent(&self, contact: &str, agree: bool, ts_ms: i64, source: &str) -> Result<()> {
+    fn record_contact_consent(&self, cc: &ContactConsent) -> Result<()> {
         self.write(|c| {
             c.execute(
-                "INSERT OR IGNORE INTO chat_contact_consent (contact, agree, ts_ms, source) VALUES (?1, ?2, ?3, ?4)",
-                params![contact, agree, ts_ms, source],
+                "INSERT OR IGNORE INTO chat_contact_consent (contact, scope, agree, ts_ms, source)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![cc.contact, cc.scope, cc.agree, cc.ts_ms, cc.source],
             )?;
             Ok(())
         })
