@@ -235,6 +235,18 @@ async fn screen_recording_on_real_x11() {
         frames(&server, agent.id).last().is_some_and(|f| f.6 == "focused: ledger")
     })
     .await;
+    // Or a window whose title matches (a document or a site by name).
+    doc["screen"]["title_pattern"] = json!("^Notes$");
+    team.sec.put(&format!("/api/v1/policies/{}", policy["id"]), json!({"doc": doc})).await;
+    team.wait_applied(agent.id).await;
+    assert!(x.xdotool(&["search", "--name", "Notes", "windowactivate", "--sync", "type", "--delay", "20", "pwd"]));
+    wait_until(Duration::from_secs(10), "recording while a window of that title has the focus", async || {
+        frames(&server, agent.id).last().is_some_and(|f| f.6 == "focused: title")
+    })
+    .await;
+    doc["screen"]["title_pattern"] = Value::Null;
+    team.sec.put(&format!("/api/v1/policies/{}", policy["id"]), json!({"doc": doc})).await;
+    team.wait_applied(agent.id).await;
 
     // The program ends: recording stops.
     x.xdotool(&["search", "--name", "Ledger", "windowkill"]);
