@@ -288,6 +288,24 @@ async fn screen_recording_on_real_x11() {
     })
     .await;
 
+    // A monitor added while recording: the same X server's screen grows (RandR;
+    // Xephyr resized on a host display), and the next frame is a key frame of
+    // the new size — no reconnection needed.
+    y.stop();
+    drop(y);
+    let host = Display::start_full(free_display_after(n), None, "2000x1200x24");
+    let mut y = Display::start_nested(n, &host, "1280x800");
+    y.spawn("xterm", &["-T", "Nested", "-bg", "#3030a0"]);
+    let key_of = |w: u32, h: u32| {
+        let server = &server;
+        async move || frames(server, agent.id).iter().any(|f| f.2 && (f.4, f.5) == (w, h))
+    };
+    wait_until(Duration::from_secs(20), "a key frame of the nested display", key_of(1280, 800)).await;
+    host.resize_nested(1600, 900);
+    wait_until(Duration::from_secs(20), "a key frame once a monitor is added", key_of(1600, 900)).await;
+    host.resize_nested(1024, 700);
+    wait_until(Duration::from_secs(20), "a key frame once it is removed", key_of(1024, 700)).await;
+
     // A corrupted stored frame is reported as corrupt, never shown.
     let latest = frames(&server, agent.id).into_iter().rfind(|f| f.2).unwrap();
     let blob: String = server

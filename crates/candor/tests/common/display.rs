@@ -1,12 +1,14 @@
 //! Real X11 displays for tests: Xvfb with a window manager (openbox), X
-//! clients started on it, and display numbers claimed per test process.
+//! clients started on it, and display numbers claimed per test process; and
+//! Xephyr nested in one, whose screen grows and shrinks with its window
+//! (RandR) the way a desktop does when a monitor is plugged in.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Display {
     pub name: String,
-    xvfb: Child,
+    server: Child,
     others: Vec<Child>,
     /// Xauthority file clients need, when the server checks cookies.
     pub auth: Option<std::path::PathBuf>,
@@ -37,21 +39,43 @@ impl Display {
             assert!(ok, "xauth add");
             args.extend(["-auth".into(), a.to_string_lossy().into_owned()]);
         }
-        let xvfb = Command::new("Xvfb")
+        let server = Command::new("Xvfb")
             .args(&args)
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb (apt-get install xvfb; scripts/test installs it)");
+        Display::started(n, server, auth)
+    }
+
+    /// Display `n` served by Xephyr in a window on `host`, `size` (`WxH`)
+    /// to begin with; [`Display::resize_nested`] changes it while clients stay connected.
+    pub fn start_nested(n: u32, host: &Display, size: &str) -> Display {
+        let server = host
+            .command("Xephyr")
+            .args([&format!(":{n}"), "-screen", size, "-resizeable", "-nolisten", "tcp"])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xephyr (apt-get install xserver-xephyr; scripts/test installs it)");
+        Display::started(n, server, None)
+    }
+
+    fn started(n: u32, server: Child, auth: Option<std::path::PathBuf>) -> Display {
         let socket = format!("/tmp/.X11-unix/X{n}");
         let t = Instant::now();
         while !std::path::Path::new(&socket).exists() {
-            assert!(t.elapsed() < Duration::from_secs(10), "Xvfb did not start");
+            assert!(t.elapsed() < Duration::from_secs(10), "the X server did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let mut d = Display { name, xvfb, others: vec![], auth };
+        let mut d = Display { name: format!(":{n}"), server, others: vec![], auth };
         d.spawn("openbox", &[]);
         std::thread::sleep(Duration::from_millis(500));
         d
+    }
+
+    /// Resize the Xephyr window on this (host) display: the nested screen follows.
+    pub fn resize_nested(&self, width: u32, height: u32) {
+        let (w, h) = (width.to_string(), height.to_string());
+        assert!(self.xdotool(&["search", "--class", "Xephyr", "windowsize", &w, &h]), "resize Xephyr");
     }
 
     pub fn command(&self, prog: &str) -> Command {
@@ -86,7 +110,7 @@ impl Display {
     }
 
     pub fn stop(&mut self) {
-        for c in self.others.iter_mut().chain(std::iter::once(&mut self.xvfb)) {
+        for c in self.others.iter_mut().chain(std::iter::once(&mut self.server)) {
             let _ = c.kill();
             let _ = c.wait();
         }
