@@ -13,8 +13,8 @@
 //! 24 runs of reused tiles u32 LE
 //! 28 runs of filled tiles u32 LE
 //! 32 length of the packed list u32 LE, then the list (bitmap and runs,
-//!    below) compressed with zstd: uncompressed it is ~800 bytes a frame at
-//!    1080p, mostly zeros — a tenth of a typical frame
+//!    below) compressed with zstd: uncompressed it is ~770 bytes a frame at
+//!    1080p, mostly zeros, and packed ~200
 //!    list: bitmap: one bit per screen tile, row-major, ceil(tiles / 8) bytes
 //! .. copy runs: (first tile u32 LE, tiles u16 LE, dy i16 LE) — those tiles
 //!    (consecutive, row-major) hold the previous picture's pixels from `dy`
@@ -24,7 +24,8 @@
 //!    tile gets the next id in order (a window raised again, a switched tab);
 //!    an id must be one of the last [`CACHE`] given before this frame
 //! .. fill runs: (first tile u32 LE, tiles u16 LE, r, g, b) — tiles of one
-//!    flat colour, kept exact (JPEG would shift a flat black by a level)
+//!    flat colour, kept exact (a lossy codec shifts a flat black by a level,
+//!    which SSIM punishes)
 //! .. WebP mosaic (absent when no tile is in it)
 //! ```
 //!

@@ -251,12 +251,17 @@ pub fn run(b: ChatBench) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `q` as one FTS5 phrase.
+fn fts_phrase(q: &str) -> String {
+    format!("\"{}\"", q.replace('"', "\"\""))
+}
+
 /// FTS5's best 50 by bm25() (queries under 3 characters: LIKE, newest 50, unranked).
 fn fts_ranked(db: &rusqlite::Connection, q: &str) -> anyhow::Result<Vec<i64>> {
     if q.chars().count() < 3 {
         return Ok(fts_query(db, q)?.1);
     }
-    let phrase = format!("\"{}\"", q.replace('"', "\"\""));
+    let phrase = fts_phrase(q);
     let mut st = db.prepare_cached("SELECT rowid FROM fts WHERE fts MATCH ?1 ORDER BY bm25(fts) LIMIT 50")?;
     let top = st.query_map([&phrase], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
     Ok(top)
@@ -265,7 +270,7 @@ fn fts_ranked(db: &rusqlite::Connection, q: &str) -> anyhow::Result<Vec<i64>> {
 /// FTS5's answer to the same question: total and newest 50.
 fn fts_query(db: &rusqlite::Connection, q: &str) -> anyhow::Result<(i64, Vec<i64>)> {
     if q.chars().count() >= 3 {
-        let phrase = format!("\"{}\"", q.replace('"', "\"\""));
+        let phrase = fts_phrase(q);
         let total = db.query_row("SELECT count(*) FROM fts WHERE fts MATCH ?1", [&phrase], |r| r.get(0))?;
         let mut st = db.prepare_cached("SELECT rowid FROM fts WHERE fts MATCH ?1 ORDER BY rowid DESC LIMIT 50")?;
         let top = st.query_map([&phrase], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;

@@ -128,10 +128,10 @@ pub async fn search(
         people,
         room: p.room.filter(|r| !r.is_empty()),
         kind: p.kind.filter(|k| !k.is_empty()),
-        hidden: Vec::new(),
-        hidden_keys: Vec::new(),
         limit: p.limit.unwrap_or(50).clamp(1, 500),
         offset: p.offset.unwrap_or(0).min(100_000),
+        // What consent hides is filled in by `Chat::search`.
+        ..SearchQuery::default()
     };
     let order = p.order;
     let (total, rows) = chat_op(&state, move |store, chat| chat.search(store, q, order)).await?;
